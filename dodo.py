@@ -1,0 +1,16 @@
+"""doit entry point in the repository: `doit list`, `doit up --num-nodes 3`, ...
+
+Thin on purpose: the tasks live in tasks/pipeline.py; pyproject.toml names our
+task loader, which builds the settings and takes the run lock."""
+
+from tasks.pipeline import (  # noqa: F401  (doit finds task creators by name)
+    DOIT_CONFIG,
+    task_clean,
+    task_config,
+    task_doctor,
+    task_down,
+    task_e2e,
+    task_e2e_serial,
+    task_reup,
+    task_up,
+)

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Set-up on a fresh machine, idempotent: the Python environment (.venv) and a
+# Docker engine that answers. Used by `make up`, `make test` and CI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '==> %s\n' "$*"; }
+
+python_env() {
+    if [[ ! -x .venv/bin/python ]]; then
+        log "creating .venv"
+        python3 -m venv .venv
+    fi
+    # Reinstall only when the project's metadata changed.
+    if [[ ! -f .venv/.installed || pyproject.toml -nt .venv/.installed ]]; then
+        log "installing Python dependencies"
+        .venv/bin/pip install --quiet --disable-pip-version-check -e '.[test]'
+        touch .venv/.installed
+    fi
+}
+
+engine_answers() {
+    .venv/bin/python - <<'PY' >/dev/null 2>&1
+import docker
+docker.from_env(timeout=5).ping()
+PY
+}
+
+docker_engine() {
+    if engine_answers; then
+        return
+    fi
+    if [[ -n "${DOCKER_HOST:-}" ]]; then
+        echo "error: no Docker engine answers at DOCKER_HOST=$DOCKER_HOST" >&2
+        exit 1
+    fi
+    if ! command -v dockerd >/dev/null; then
+        if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
+            echo "error: no Docker engine answers and none is installed: install Docker and start it" >&2
+            exit 1
+        fi
+        log "installing Debian's docker.io"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null
+    fi
+    if [[ $(id -u) -ne 0 ]]; then
+        echo "error: the Docker engine is installed but not running: start it (systemctl start docker)" >&2
+        exit 1
+    fi
+    log "starting dockerd (log: /var/log/dockerd.log)"
+    nohup dockerd >/var/log/dockerd.log 2>&1 &
+    for _ in $(seq 60); do
+        if engine_answers; then
+            return
+        fi
+        sleep 1
+    done
+    echo "error: dockerd did not answer within 60 s; see /var/log/dockerd.log" >&2
+    tail -n 20 /var/log/dockerd.log >&2 || true
+    exit 1
+}
+
+python_env
+docker_engine

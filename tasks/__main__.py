@@ -1,0 +1,5 @@
+"""`python -m tasks` is `local-cluster`."""
+
+from tasks.cli import entry_point
+
+entry_point()

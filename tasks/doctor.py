@@ -1,0 +1,189 @@
+"""`doctor`: can this machine (and its engine) run a cluster? One line per check."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from tasks.engine import NODE_MODES, Engine, EngineError, EngineFacts
+from tasks.paths import state_dir
+
+GIB = 1024**3
+OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
+MIN_GO = (1, 24)  # what Kubernetes 1.34's go.mod asks for
+# kind's known-issues page: several nodes each run inotify users (kubelet, systemd).
+INOTIFY_MIN = {"max_user_instances": 512, "max_user_watches": 524288}
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str
+    detail: str
+    fix: str = ""
+
+
+def run_checks(engine_connect: Callable[[], Engine] = Engine.connect) -> list[Check]:
+    checks: list[Check] = []
+    try:
+        engine = engine_connect()
+        facts = engine.facts()
+    except EngineError as err:
+        checks.append(
+            Check(
+                "engine",
+                FAIL,
+                str(err).partition(": start it")[0],
+                "start it (`dockerd` or `systemctl start docker`) or set DOCKER_HOST",
+            )
+        )
+        engine = facts = None
+    if engine and facts:
+        where = "local" if facts.is_local else "remote"
+        checks.append(Check("engine", OK, f"Docker {facts.version} (API {facts.api_version}), {where} at {facts.host}"))
+        checks.append(check_node_mode(engine))
+        checks.append(check_cgroup(facts))
+        checks.append(check_engine_disk(facts))
+    else:
+        for name in ("node containers", "cgroup", "engine disk"):
+            checks.append(Check(name, SKIP, "needs the engine"))
+    checks.append(
+        check_free_space(
+            "cache disk",
+            state_dir(),
+            warn_below=20,
+            fail_below=3,
+            why="source builds keep about 15 GiB of Go build cache",
+        )
+    )
+    checks.append(check_go())
+    checks.append(
+        check_program("mmdebstrap", "builds the node base image without a registry", "apt-get install mmdebstrap")
+    )
+    checks.append(check_inotify(facts))
+    return checks
+
+
+def check_node_mode(engine: Engine) -> Check:
+    image = engine.ensure_probe_image()
+    refused = {}
+    for mode, options in NODE_MODES.items():
+        host_config = engine.host_config(unmask_paths=True, cgroupns="private", **options)
+        error = engine.try_container(image, host_config)
+        if error is None:
+            if mode == "privileged":
+                return Check("node containers", OK, "--privileged containers start")
+            return Check(
+                "node containers",
+                OK,
+                f"--privileged is refused here ({refused['privileged']}); nodes will run in "
+                "explicit-capabilities mode (all capabilities but SYS_RESOURCE, unconfined seccomp, "
+                "apparmor and system paths)",
+            )
+        refused[mode] = error
+    return Check(
+        "node containers",
+        FAIL,
+        "; ".join(f"{m}: {e}" for m, e in refused.items()),
+        "the engine must allow privileged or near-privileged containers (rootless engines cannot)",
+    )
+
+
+def check_cgroup(facts: EngineFacts) -> Check:
+    if facts.cgroup_version == "2":
+        return Check("cgroup", OK, f"cgroup v2 ({facts.cgroup_driver} driver)")
+    return Check(
+        "cgroup",
+        OK,
+        f"cgroup v1 ({facts.cgroup_driver} driver): Kubernetes 1.35+ runs with "
+        "failCgroupV1: false and its cgroup v1 preflight error ignored",
+    )
+
+
+def check_engine_disk(facts: EngineFacts) -> Check:
+    if not facts.is_local or not Path(facts.root_dir).is_dir():
+        return Check(
+            "engine disk",
+            SKIP,
+            f"cannot measure {facts.root_dir} on a remote engine; node images and snapshots want about 20 GiB there",
+        )
+    return check_free_space(
+        "engine disk", Path(facts.root_dir), warn_below=20, fail_below=5, why="node images and snapshots"
+    )
+
+
+def check_free_space(name: str, path: Path, warn_below: int, fail_below: int, why: str) -> Check:
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    free = shutil.disk_usage(existing).free / GIB
+    detail = f"{free:.0f} GiB free at {existing}"
+    fix = f"free some space there ({why})"
+    if free < fail_below:
+        return Check(name, FAIL, f"{detail}, need at least {fail_below} GiB", fix)
+    if free < warn_below:
+        return Check(name, WARN, f"{detail}, {warn_below} GiB advised", fix)
+    return Check(name, OK, detail)
+
+
+def check_go() -> Check:
+    go = shutil.which("go")
+    fix = "install Go 1.24 or newer (needed only to build Kubernetes from source)"
+    if not go:
+        return Check("go", WARN, "not found", fix)
+    try:
+        out = subprocess.run([go, "version"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError) as err:
+        return Check("go", WARN, f"{go} does not run: {err}", fix)
+    match = re.search(r"go(\d+)\.(\d+)(\.\d+)?", out)
+    if not match:
+        return Check("go", WARN, f"cannot tell the version of {go}: {out.strip()!r}", fix)
+    found = (int(match.group(1)), int(match.group(2)))
+    label = match.group(0)
+    if found < MIN_GO:
+        return Check("go", WARN, f"{label} is older than go{MIN_GO[0]}.{MIN_GO[1]}", fix)
+    return Check("go", OK, f"{label} at {go}")
+
+
+def check_program(name: str, why: str, fix: str) -> Check:
+    path = shutil.which(name)
+    if path:
+        return Check(name, OK, path)
+    return Check(name, WARN, f"not found ({why})", fix)
+
+
+def check_inotify(facts: EngineFacts | None) -> Check:
+    if facts is not None and not facts.is_local:
+        return Check("inotify", SKIP, "limits of a remote engine's host cannot be read from here")
+    low = []
+    for key, minimum in INOTIFY_MIN.items():
+        try:
+            value = int(Path(f"/proc/sys/fs/inotify/{key}").read_text())
+        except (OSError, ValueError):
+            continue
+        if value < minimum:
+            low.append((key, value, minimum))
+    if not low:
+        return Check("inotify", OK, "limits suit several nodes")
+    detail = ", ".join(f"{k} is {v} (< {m})" for k, v, m in low)
+    fix = "; ".join(f"sysctl -w fs.inotify.{k}={m}" for k, _, m in low)
+    return Check("inotify", WARN, f"{detail}: many pods or nodes may hit 'too many open files'", fix)
+
+
+def render(checks: list[Check], marks: dict[str, str]) -> list[str]:
+    width = max(len(c.name) for c in checks)
+    mark_width = max(len(m) for m in marks.values())
+    lines = []
+    for check in checks:
+        lines.append(f"{marks[check.status].ljust(mark_width)} {check.name.ljust(width)}  {check.detail}")
+        if check.fix and check.status in (WARN, FAIL):
+            lines.append(f"{' ' * mark_width} {' ' * width}  fix: {check.fix}")
+    return lines
+
+
+def can_make_cluster(checks: list[Check]) -> bool:
+    return not any(c.status == FAIL for c in checks)

@@ -1,0 +1,161 @@
+"""The commands as a user types them: `local-cluster ...` and `doit ...` in the repository."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tasks import cli
+from tasks.lock import RunLock
+from tasks.paths import REPO_DIR, dep_file, lock_file
+from tasks.pipeline import COMMANDS
+
+LOCAL_CLUSTER = [sys.executable, "-m", "tasks"]
+
+
+def run(*args, cwd=None, env=None, timeout=60, command=LOCAL_CLUSTER):
+    environ = {**os.environ, "PYTHONPATH": str(REPO_DIR), **(env or {})}
+    return subprocess.run([*command, *args], capture_output=True, text=True, cwd=cwd, env=environ, timeout=timeout)
+
+
+def test_help_lists_every_command(capsys):
+    assert cli.main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for name in ("up", "down", "clean", "reup", "e2e", "e2e-serial", "config", "doctor"):
+        assert f"\n  {name} " in out
+
+
+def test_list_shows_the_commands(capsys):
+    assert cli.main(["list"]) == 0
+    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert set(COMMANDS) <= set(listed)
+
+
+def test_config_prints_settings_with_origins(capsys):
+    assert cli.main(["config", "--num-nodes", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "  numNodes: 3  # flag --num-nodes" in out
+    assert "  subnet: 10.192.0.0/16  # default" in out
+
+
+def test_doit_database_lives_in_the_state_directory(isolated_home, capsys):
+    assert cli.main(["config"]) == 0
+    assert dep_file().exists()
+    assert dep_file().parent == isolated_home / ".kubeadm-local-cluster"
+    assert not any(Path.cwd().iterdir()), "nothing is written to the current directory"
+
+
+@pytest.mark.parametrize("name", ["up", "down", "clean", "reup", "e2e", "e2e-serial"])
+def test_commands_not_built_yet_say_so_and_fail(name, capsys):
+    assert cli.main([name]) == 1
+    assert f"`{name}` is not built yet" in capsys.readouterr().out
+
+
+def test_bad_input_is_one_line_and_exit_2(isolated_home):
+    state = isolated_home / ".kubeadm-local-cluster"
+    state.mkdir()
+    (state / "config.yaml").write_text("cluster:\n  numNodes: [\n")
+    result = run("config")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: ")
+    assert "malformed YAML" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_unknown_flag_is_one_line_and_exit_2():
+    result = run("up", "--num-node", "3")
+    assert result.returncode == 2
+    assert result.stderr == "error: unknown flag --num-node; did you mean --num-nodes?\n"
+
+
+def test_bad_environment_value_is_one_line_and_exit_2():
+    result = run("config", env={"K8S_DIND_NUM_NODES": "many"})
+    assert result.returncode == 2
+    assert result.stderr == "error: env K8S_DIND_NUM_NODES: cluster.numNodes: expected a whole number, got 'many'\n"
+
+
+def test_doit_in_the_repository_runs_the_same_tasks():
+    doit = [sys.executable, "-m", "doit"]
+    listed = run("list", command=doit, cwd=REPO_DIR)
+    assert listed.returncode == 0, listed.stderr
+    assert {line.split()[0] for line in listed.stdout.splitlines()} >= set(COMMANDS)
+    config = run("config", "--num-nodes", "0", command=doit, cwd=REPO_DIR)
+    assert config.returncode == 0, config.stderr
+    assert "  numNodes: 0  # flag --num-nodes" in config.stdout
+    # `doit clean` is our clean (doit's own would only remove targets).
+    clean = run("clean", command=doit, cwd=REPO_DIR)
+    assert clean.returncode == 1
+    assert "`clean` is not built yet" in clean.stdout
+
+
+def test_second_run_fails_at_once_with_no_wait(isolated_home):
+    holder = RunLock(lock_file())
+    holder.acquire("up")
+    try:
+        result = run("config", "--no-wait")
+        assert result.returncode == 1
+        assert result.stderr.startswith(f"error: local-cluster up (pid {os.getpid()}) is running (lock {lock_file()})")
+        assert "Traceback" not in result.stderr
+    finally:
+        holder.release()
+
+
+def test_second_run_waits_for_the_first(isolated_home):
+    holder = RunLock(lock_file())
+    holder.acquire("up")
+    env = {**os.environ, "PYTHONPATH": str(REPO_DIR)}
+    waiting = subprocess.Popen(
+        [*LOCAL_CLUSTER, "config"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        _wait_for_line(waiting.stderr, "waiting for local-cluster up")
+        assert waiting.poll() is None
+    finally:
+        holder.release()
+    out, _ = waiting.communicate(timeout=60)
+    assert waiting.returncode == 0
+    assert "numNodes: 2" in out
+
+
+def test_sigterm_while_waiting_exits_130_without_traceback(isolated_home):
+    holder = RunLock(lock_file())
+    holder.acquire("up")
+    env = {**os.environ, "PYTHONPATH": str(REPO_DIR)}
+    try:
+        waiting = subprocess.Popen(
+            [*LOCAL_CLUSTER, "config"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        )
+        _wait_for_line(waiting.stderr, "waiting for")
+        waiting.send_signal(signal.SIGTERM)
+        _, err = waiting.communicate(timeout=30)
+    finally:
+        holder.release()
+    assert waiting.returncode == 130
+    assert "interrupted" in err
+    assert "Traceback" not in err
+
+
+def test_doctor_without_an_engine_says_so_and_exits_1():
+    result = run("doctor", env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})
+    assert result.returncode == 1
+    engine_line = next(line for line in result.stdout.splitlines() if " engine " in f" {line} ")
+    assert "cannot reach the Docker engine at unix:///nonexistent/docker.sock" in engine_line
+    assert "fix: start it" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def _wait_for_line(stream, text: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    seen = ""
+    while time.monotonic() < deadline:
+        line = stream.readline()
+        seen += line
+        if text in line:
+            return
+        if not line:
+            time.sleep(0.05)
+    raise AssertionError(f"never saw {text!r}; saw {seen!r}")
