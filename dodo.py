@@ -5,12 +5,22 @@ task loader, which builds the settings and takes the run lock."""
 
 from tasks.pipeline import (  # noqa: F401  (doit finds task creators by name)
     DOIT_CONFIG,
+    task_artifacts,
     task_clean,
     task_config,
+    task_coredns,
+    task_crictl,
     task_doctor,
     task_down,
     task_e2e,
     task_e2e_serial,
+    task_etcd,
+    task_image_list,
+    task_images,
+    task_kube_proxy_base,
+    task_kubernetes,
+    task_kubernetes_module,
+    task_pause,
     task_reup,
     task_up,
 )

@@ -39,6 +39,7 @@ class Console:
         self.verbosity = 1
         self.lock = threading.RLock()
         self._open: str | None = None  # title of a spinner line on screen
+        self._progress = ""  # e.g. "42% of 80 MB", shown after the title
         self._started = 0.0
         self._spinner: threading.Thread | None = None
 
@@ -80,12 +81,20 @@ class Console:
             elapsed = time.monotonic() - self._started if self._started else 0.0
             self._clear()
             self._open = None
+            self._progress = ""
             self._started = 0.0
             if self.verbosity < 1 and ok:
                 return
             good, bad, _ = marks(self.stream)
             suffix = f": {detail}" if detail else f" ({elapsed:.1f}s)"
             self._write(f"{good if ok else bad} {title}{suffix}\n")
+
+    def progress(self, text: str) -> None:
+        """How far the current step is, on its spinner line (terminals only)."""
+        with self.lock:
+            self._progress = text
+            if self._open:
+                self._draw()
 
     def note(self, line: str) -> None:
         """A line of the tool's own report, shown unless quiet."""
@@ -108,7 +117,8 @@ class Console:
     def _draw(self) -> None:
         frame = SPINNER[int(time.monotonic() * 10) % len(SPINNER)]
         seconds = time.monotonic() - self._started
-        self._write(f"\r{frame} {self._open} ({seconds:.0f}s)\x1b[K")
+        progress = f" {self._progress}" if self._progress else ""
+        self._write(f"\r{frame} {self._open} ({seconds:.0f}s){progress}\x1b[K")
 
     def _clear(self) -> None:
         if self._open:

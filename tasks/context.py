@@ -7,12 +7,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tasks.settings import Settings, load_settings
+from tasks.versions import resolve
 
 
-@dataclass(frozen=True)
+@dataclass
 class Run:
     settings: Settings
     no_wait: bool = False
+    _kubernetes_version: str | None = None
+
+    def kubernetes_version(self) -> str:
+        """The version to use: "stable" resolved once per run (and cached on disk)."""
+        if self._kubernetes_version is None:
+            self._kubernetes_version = resolve(self.settings.source.kubernetes_version)
+        return self._kubernetes_version
 
 
 _current: Run | None = None

@@ -5,14 +5,18 @@ Commands (up, down, clean, ...) are tasks too, so `doit up` and
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 from doit.exceptions import TaskFailed
+from doit.tools import config_changed
 
+from tasks import artifacts as art
 from tasks import context, doctor
 from tasks.console import CONSOLE, StatusReporter, marks
 from tasks.errors import UserError
-from tasks.paths import dep_file
+from tasks.gobuild import KUBERNETES_COMMANDS
+from tasks.paths import IMAGES_DIR, dep_file
 from tasks.settings import INVOCATION_FLAGS, SCHEMA, render_effective
 
 COMMANDS = {
@@ -37,6 +41,7 @@ def doit_config() -> dict:
         "verbosity": 2,  # our own console decides what is shown
         "reporter": StatusReporter,
         "par_type": "thread",
+        "sort": "definition",  # `list` reads like the pipeline
         "minversion": "0.36.0",
     }
 
@@ -145,3 +150,201 @@ def run_doctor():
 
 def task_doctor():
     return command("doctor", [run_doctor], meta={"status": False})
+
+
+# ---------------------------------------------------------------- artifacts
+# Each binary and image is a step with its own targets, so deleting one file
+# rebuilds exactly that artifact, and a change of version or source rebuilds
+# only what depends on it.
+
+
+def _artifact_set() -> art.ArtifactSet:
+    return art.ArtifactSet(context.current().kubernetes_version())
+
+
+def _unresolved(basename: str, err: UserError) -> dict:
+    # The version could not be resolved: commands that need no artifacts
+    # (config, doctor) still work; these steps fail with the reason.
+    @step
+    def fail():
+        raise err
+
+    return {"basename": basename, "actions": [fail], "doc": "(cannot resolve the Kubernetes version)"}
+
+
+def _needed_by_artifacts(creator):
+    @functools.wraps(creator)
+    def wrapper():
+        try:
+            artifact_set = _artifact_set()
+        except UserError as err:
+            yield _unresolved(creator.__name__.removeprefix("task_").replace("_", "-"), err)
+            return
+        yield from creator(artifact_set)
+
+    return wrapper
+
+
+def _recipe(**extra) -> dict:
+    return {"recipe": art.RECIPE, **extra}
+
+
+@_needed_by_artifacts
+def task_kubernetes_module(artifacts: art.ArtifactSet):
+    """resolve the Go modules of the chosen Kubernetes version"""
+    settings = context.settings()
+    if all(art.binary_source(settings, name).kind != "modules" for name in KUBERNETES_COMMANDS):
+        return
+    yield {
+        "basename": "kubernetes-module",
+        "doc": "resolve the Go modules of the chosen Kubernetes version",
+        "actions": [(step(art.prepare_kubernetes_module), [artifacts])],
+        "file_dep": [str(art.gobuild.TEMPLATES / "kubernetes.go.mod")],
+        "targets": [str(artifacts.module_dir / "go.sum"), str(artifacts.module_dir / "build-date")],
+        "uptodate": [config_changed(_recipe(version=artifacts.version))],
+        "meta": {"title": f"Kubernetes {artifacts.version} modules"},
+    }
+
+
+@_needed_by_artifacts
+def task_kubernetes(artifacts: art.ArtifactSet):
+    """kubeadm, kubelet, kubectl and the control-plane binaries"""
+    settings = context.settings()
+    for name in KUBERNETES_COMMANDS:
+        source = art.binary_source(settings, name)
+        task = {
+            "name": name,
+            "doc": f"{name} {artifacts.version}",
+            "targets": [str(artifacts.binary(name))],
+            "meta": {"title": f"{name} {artifacts.version} from {source.describe()}"},
+        }
+        state = _recipe(version=artifacts.version, source=dataclasses.asdict(source))
+        if source.kind == "modules":
+            task["actions"] = [(step(art.build_kubernetes_binary), [artifacts, name])]
+            task["file_dep"] = [str(artifacts.module_dir / "go.sum")]
+        elif source.kind == "url":
+            task["actions"] = [(step(art.download_binary), [artifacts, name, source])]
+        else:
+            task["actions"] = [(step(art.build_in_tree), [artifacts, name, art.Path(source.detail)])]
+            state["tree"] = art.tree_fingerprint(art.Path(source.detail))
+        task["uptodate"] = [config_changed(state)]
+        yield task
+
+
+@_needed_by_artifacts
+def task_image_list(artifacts: art.ArtifactSet):
+    """the images the chosen kubeadm asks for"""
+    yield {
+        "basename": "image-list",
+        "doc": "the images the chosen kubeadm asks for",
+        "actions": [(step(art.list_images), [artifacts])],
+        "file_dep": [str(artifacts.binary("kubeadm"))],
+        "targets": [str(artifacts.image_list)],
+        "meta": {"title": f"images kubeadm {artifacts.version} asks for"},
+    }
+
+
+def _component(basename: str, title: str, action, artifacts: art.ArtifactSet, binaries: list[str], sources=()):
+    return {
+        "basename": basename,
+        "doc": _component.doc[basename],
+        "actions": [(step(action), [artifacts])],
+        "file_dep": [str(artifacts.image_list), *map(str, sources)],
+        "targets": [str(artifacts.binary(name)) for name in binaries],
+        "uptodate": [config_changed(_recipe())],
+        "meta": {"title": f"{title} for Kubernetes {artifacts.version}"},
+    }
+
+
+_component.doc = {
+    "etcd": "etcd at the version kubeadm asks for, from its Go modules",
+    "coredns": "CoreDNS at the version kubeadm asks for, with the plugins a cluster uses",
+    "pause": "the pause program (our own, images/pause)",
+    "crictl": "crictl for the nodes (kubeadm's preflight wants it)",
+}
+
+
+@_needed_by_artifacts
+def task_etcd(artifacts: art.ArtifactSet):
+    """etcd at the version kubeadm asks for, from its Go modules"""
+    yield _component(
+        "etcd", "etcd", art.build_etcd, artifacts, ["etcd", "etcdctl"], [art.gobuild.TEMPLATES / "etcd.go.mod"]
+    )
+
+
+@_needed_by_artifacts
+def task_coredns(artifacts: art.ArtifactSet):
+    """CoreDNS at the version kubeadm asks for, from its Go modules"""
+    yield _component(
+        "coredns",
+        "CoreDNS",
+        art.build_coredns,
+        artifacts,
+        ["coredns"],
+        [art.gobuild.TEMPLATES / "coredns.go.mod", IMAGES_DIR / "coredns" / "main.go"],
+    )
+
+
+@_needed_by_artifacts
+def task_pause(artifacts: art.ArtifactSet):
+    """the pause program (our own, images/pause)"""
+    yield _component("pause", "pause", art.build_pause, artifacts, ["pause"], [IMAGES_DIR / "pause" / "main.go"])
+
+
+@_needed_by_artifacts
+def task_crictl(artifacts: art.ArtifactSet):
+    """crictl for the nodes (kubeadm's preflight wants it), from cri-tools' Go modules"""
+    task = _component(
+        "crictl", "crictl", art.build_crictl, artifacts, ["crictl"], [art.gobuild.TEMPLATES / "cri-tools.go.mod"]
+    )
+    task["file_dep"] = task["file_dep"][1:]  # needs no image list
+    task["uptodate"] = [config_changed(_recipe(version=artifacts.version))]
+    yield task
+
+
+def task_kube_proxy_base():
+    """a small Debian root filesystem with iptables and conntrack for kube-proxy's image"""
+    suite = context.settings().node.debian_suite
+    suite = "trixie" if suite == "auto" else suite
+    return {
+        "basename": "kube-proxy-base",
+        "doc": "a small Debian root filesystem with iptables and conntrack for kube-proxy's image",
+        "actions": [(step(art.build_kube_proxy_base), [suite])],
+        "file_dep": [str(art.KUBE_PROXY_HOOK)],
+        "targets": [str(art.kube_proxy_base(suite))],
+        "uptodate": [config_changed(_recipe(suite=suite, packages=art.KUBE_PROXY_PACKAGES))],
+        "meta": {"title": f"kube-proxy base (Debian {suite})"},
+    }
+
+
+@_needed_by_artifacts
+def task_images(artifacts: art.ArtifactSet):
+    """control-plane images, tagged as kubeadm expects"""
+    suite = context.settings().node.debian_suite
+    suite = "trixie" if suite == "auto" else suite
+    for component, binaries in art.IMAGE_BINARIES.items():
+        base = art.kube_proxy_base(suite) if component == "kube-proxy" else None
+        yield {
+            "name": component,
+            "doc": f"the {component} image",
+            "actions": [(step(art.build_image), [artifacts, component, base])],
+            "file_dep": [
+                str(artifacts.image_list),
+                *(str(artifacts.binary(b)) for b in binaries),
+                *([str(base)] if base else []),
+            ],
+            "targets": [str(artifacts.image(component))],
+            "uptodate": [config_changed(_recipe())],
+            "meta": {"title": f"{component} image for Kubernetes {artifacts.version}"},
+        }
+
+
+def task_artifacts():
+    """build or fetch every binary and image a cluster needs"""
+    return {
+        "basename": "artifacts",
+        "doc": "build or fetch every binary and image a cluster needs",
+        "actions": None,
+        "task_dep": ["kubernetes", "images", "crictl"],
+        "params": flag_params(),
+    }

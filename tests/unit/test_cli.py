@@ -57,7 +57,7 @@ def test_commands_not_built_yet_say_so_and_fail(name, capsys):
 
 def test_bad_input_is_one_line_and_exit_2(isolated_home):
     state = isolated_home / ".kubeadm-local-cluster"
-    state.mkdir()
+    state.mkdir(exist_ok=True)
     (state / "config.yaml").write_text("cluster:\n  numNodes: [\n")
     result = run("config")
     assert result.returncode == 2

@@ -1,0 +1,83 @@
+"""Local commands (go, mmdebstrap, a Kubernetes tree's make): run, log, explain failures.
+
+Output goes to a log file; at verbosity 2 it is also shown as it comes. A
+failure is a UserError naming the step and the log, after the log's last
+lines are shown.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from plumbum import local
+from plumbum.commands.processes import CommandNotFound, ProcessExecutionError
+
+from tasks.console import COMMAND, CONSOLE, log
+from tasks.errors import UserError
+
+TAIL_LINES = 30
+
+
+def capture(
+    argv: Sequence[str], env: Mapping[str, str] | None = None, cwd: Path | None = None, timeout: float = 300
+) -> str:
+    """A short command's standard output; a UserError with its stderr on failure."""
+    try:
+        command = local[argv[0]][list(argv[1:])]
+        with local.env(**(env or {})), local.cwd(cwd or os.getcwd()):
+            return command(timeout=timeout)
+    except CommandNotFound:
+        raise UserError(f"{argv[0]} not found: install it") from None
+    except ProcessExecutionError as err:
+        detail = " ".join((err.stderr or err.stdout or "").split())[-400:]
+        raise UserError(f"`{shlex.join(argv)}` failed (exit {err.retcode}): {detail}") from None
+
+
+def run_logged(
+    argv: Sequence[str], log_file: Path, what: str, env: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> float:
+    """Run a long command with its output in log_file; return the seconds it took."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    environ = {**os.environ, **(env or {})}
+    tail: deque[str] = deque(maxlen=TAIL_LINES)
+    started = time.monotonic()
+    log.log(COMMAND, "$ %s", shlex.join(argv))
+    try:
+        with open(log_file, "w", encoding="utf-8") as out:
+            out.write(f"$ {shlex.join(argv)}\n")
+            process = subprocess.Popen(
+                argv,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                env=environ,
+                cwd=cwd,
+                text=True,
+                errors="replace",
+            )
+            try:
+                for line in process.stdout:
+                    out.write(line)
+                    tail.append(line.rstrip("\n"))
+                    if CONSOLE.verbosity >= 2:
+                        CONSOLE.emit("    " + line.rstrip("\n"))
+                code = process.wait()
+            except BaseException:
+                # Ctrl-C: stop the command too, so nothing half-made keeps running.
+                process.kill()
+                process.wait()
+                raise
+    except FileNotFoundError:
+        raise UserError(f"{argv[0]} not found: install it to {what}") from None
+    if code != 0:
+        if CONSOLE.verbosity < 2:
+            CONSOLE.emit(f"--- last {len(tail)} lines of {log_file}", stream=None)
+            for line in tail:
+                CONSOLE.emit("    " + line)
+        raise UserError(f"{what} failed (exit {code}); full log: {log_file}")
+    return time.monotonic() - started

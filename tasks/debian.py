@@ -1,0 +1,72 @@
+"""Debian root filesystems made with mmdebstrap: no container registry needed."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from tasks.commands import run_logged
+from tasks.paths import logs_dir
+
+APT_SOURCES = (
+    Path("/etc/apt/sources.list"),
+    *sorted(Path("/etc/apt/sources.list.d").glob("*.sources")),
+    *sorted(Path("/etc/apt/sources.list.d").glob("*.list")),
+)
+# Docs and translations are of no use in a node or an image: leave them out.
+SLIM = [
+    "--dpkgopt=path-exclude=/usr/share/doc/*",
+    "--dpkgopt=path-include=/usr/share/doc/*/copyright",
+    "--dpkgopt=path-exclude=/usr/share/man/*",
+    "--dpkgopt=path-exclude=/usr/share/locale/*",
+    "--dpkgopt=path-exclude=/usr/share/info/*",
+    "--dpkgopt=path-exclude=/usr/share/lintian/*",
+    "--dpkgopt=path-exclude=/usr/share/common-licenses/*",
+    "--dpkgopt=path-exclude=/usr/share/bash-completion/*",
+]
+# Mirrors that are snapshots (as on CI machines) serve Release files whose
+# Valid-Until has passed; signatures are still checked.
+APT_OPTIONS = ['--aptopt=Acquire::Check-Valid-Until "false"']
+
+
+def host_debian_mirror(sources: tuple[Path, ...] = APT_SOURCES) -> str:
+    """The host's own Debian mirror, if it has one (it may be a local or corporate
+    mirror); "" lets mmdebstrap use Debian's default."""
+    for path in sources:
+        try:
+            text = path.read_text()
+        except OSError:
+            continue
+        for uri in re.findall(r"^\s*URIs:\s*(\S+)", text, re.M) + re.findall(
+            r"^\s*deb\s+(?:\[[^]]*\]\s+)?(\S+)", text, re.M
+        ):
+            if uri.rstrip("/").endswith("/debian"):
+                return uri
+    return ""
+
+
+def rootfs(
+    suite: str,
+    packages: list[str],
+    output: Path,
+    what: str,
+    variant: str = "minbase",
+    extract_hook: Path | None = None,
+    mirror: str | None = None,
+) -> float:
+    """mmdebstrap a root filesystem tar of the given suite and packages; atomic."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    partial = output.with_name(f".{output.name}.partial.tar")
+    mirror = host_debian_mirror() if mirror is None else mirror
+    argv = ["mmdebstrap", f"--variant={variant}", "--include=" + ",".join(packages), *SLIM, *APT_OPTIONS]
+    if extract_hook is not None:
+        argv.append(f"--extract-hook={extract_hook}")
+    argv += [suite, str(partial)]
+    if mirror:
+        argv.append(f"deb {mirror} {suite} main")
+    try:
+        seconds = run_logged(argv, logs_dir() / f"{output.stem}.log", f"making {what}")
+        partial.replace(output)
+    finally:
+        partial.unlink(missing_ok=True)
+    return seconds

@@ -1,0 +1,142 @@
+"""Building Go programs from the Go module proxy: a generated wrapper module
+(templates in config/gomod/) and `go build` with upstream's flags."""
+
+from __future__ import annotations
+
+import json
+import platform
+import re
+import shutil
+from pathlib import Path
+from string import Template
+
+from tasks.commands import capture, run_logged
+from tasks.errors import UserError
+from tasks.oci import ARCHITECTURES
+from tasks.paths import CONFIG_DIR, IMAGES_DIR
+
+TEMPLATES = CONFIG_DIR / "gomod"
+KUBERNETES_COMMANDS = (
+    "kubeadm",
+    "kubelet",
+    "kubectl",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kube-proxy",
+)
+STAGING_RE = re.compile(r"^\s*(k8s\.io/[A-Za-z0-9._-]+)\s+=>\s+\./staging/src/", re.M)
+
+
+def go_env(module_dir: Path | None = None) -> dict[str, str]:
+    """The environment of every go command: static binaries for Linux, modules
+    resolved and recorded as needed, and no go.work of the user's in the way."""
+    arch = ARCHITECTURES.get(platform.machine(), platform.machine())
+    return {
+        "CGO_ENABLED": "0",
+        "GOOS": "linux",
+        "GOARCH": arch,
+        "GOFLAGS": "-mod=mod -buildvcs=false",
+        "GOWORK": "off",
+        "GO111MODULE": "on",
+    }
+
+
+def module_facts(module: str, version: str, workdir: Path) -> dict:
+    """What `go mod download -json` says of module@version (paths of its go.mod and .info)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    out = capture(["go", "mod", "download", "-json", f"{module}@{version}"], env=go_env(), cwd=workdir)
+    facts = json.loads(out)
+    if facts.get("Error"):
+        raise UserError(f"cannot get {module}@{version} from the Go module proxy: {facts['Error']}")
+    return facts
+
+
+def module_versions(module: str, workdir: Path) -> list[str]:
+    workdir.mkdir(parents=True, exist_ok=True)
+    return capture(["go", "list", "-m", "-versions", module], env=go_env(), cwd=workdir).split()[1:]
+
+
+def go_directive(go_mod: str) -> str:
+    match = re.search(r"^go\s+(\d+\.\d+(?:\.\d+)?)\s*$", go_mod, re.M)
+    return match.group(1) if match else "1.22"
+
+
+def kubernetes_module_values(version: str, upstream_go_mod: str) -> dict[str, str]:
+    """Template values for the Kubernetes wrapper module, from k8s.io/kubernetes' go.mod."""
+    staging = STAGING_RE.findall(upstream_go_mod)
+    if not staging:
+        raise UserError(f"k8s.io/kubernetes {version} lists no staging modules: cannot build it from modules")
+    staging_version = "v0." + version.removeprefix("v").split(".", 1)[1]  # v1.34.4 -> v0.34.4
+    upstream_go = go_directive(upstream_go_mod)
+    # The tool directive needs go 1.24; older releases keep their own GODEBUG defaults.
+    wrapper_go = upstream_go if _go_tuple(upstream_go) >= (1, 24) else "1.24"
+    return {
+        "version": version,
+        "go": wrapper_go,
+        "godebug": ".".join(upstream_go.split(".")[:2]),
+        "tools": "\n".join(f"\tk8s.io/kubernetes/cmd/{name}" for name in KUBERNETES_COMMANDS),
+        "replaces": "\n".join(f"\t{name} => {name} {staging_version}" for name in staging),
+    }
+
+
+def _go_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
+def write_module(module_dir: Path, template: str, values: dict[str, str], sources: dict[str, Path] | None = None):
+    """Render config/gomod/<template> as module_dir/go.mod (and copy our sources beside it)."""
+    module_dir.mkdir(parents=True, exist_ok=True)
+    text = Template((TEMPLATES / template).read_text()).substitute(values)
+    (module_dir / "go.mod").write_text(text)
+    for name, source in (sources or {}).items():
+        shutil.copyfile(source, module_dir / name)
+
+
+def tidy(module_dir: Path, log_file: Path, what: str) -> float:
+    return run_logged(["go", "mod", "tidy"], log_file, f"resolving the modules of {what}", env=go_env(), cwd=module_dir)
+
+
+def build(
+    module_dir: Path,
+    package: str,
+    output: Path,
+    log_file: Path,
+    what: str,
+    ldflags: str = "-s -w",
+    tags: tuple[str, ...] = (),
+) -> float:
+    """go build one main package into output, atomically (no half binary on failure)."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    partial = output.with_name(f".{output.name}.partial")
+    argv = ["go", "build", "-trimpath", "-ldflags", ldflags, "-o", str(partial)]
+    if tags:
+        argv += ["-tags", ",".join(tags)]
+    try:
+        seconds = run_logged([*argv, package], log_file, f"building {what}", env=go_env(), cwd=module_dir)
+        partial.replace(output)
+    finally:
+        partial.unlink(missing_ok=True)
+    return seconds
+
+
+def kubernetes_ldflags(version: str, build_date: str) -> str:
+    """The version stamps upstream's build sets: without them kubeadm says
+    v0.0.0-master and picks wrong image tags."""
+    major, minor = version.removeprefix("v").split(".")[:2]
+    flags = ["-s", "-w"]
+    for package in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
+        for key, value in (
+            ("gitVersion", version),
+            ("gitMajor", major),
+            ("gitMinor", minor),
+            ("gitCommit", "0000000000000000000000000000000000000000"),
+            ("gitTreeState", "clean"),
+            ("buildDate", build_date),
+        ):
+            flags.append(f"-X {package}.{key}={value}")
+    return " ".join(flags)
+
+
+def our_source(name: str) -> Path:
+    return IMAGES_DIR / name / "main.go"

@@ -1,0 +1,138 @@
+"""Artifacts built for real from the Go module proxy and Debian packages.
+
+One build per version for the whole session (in a state directory shared by
+these tests); the tests then check what a user would: the binaries run and
+report the version, the images are exactly those kubeadm lists, a second run
+does nothing, and deleting one artifact rebuilds just that one.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tasks.oci import read_tags
+from tasks.paths import REPO_DIR
+
+pytestmark = pytest.mark.integration
+
+# v1.34.x is the release the cluster tests use; more versions (e.g. the
+# current stable) can be added with K8S_DIND_TEST_VERSIONS=v1.37.2,...
+VERSIONS = ["v1.34.4", *filter(None, os.environ.get("K8S_DIND_TEST_VERSIONS", "").split(","))]
+VERSION_COMMANDS = {
+    "kubeadm": ["version", "-o", "short"],
+    "kubectl": ["version", "--client"],
+    "kubelet": ["--version"],
+    "kube-apiserver": ["--version"],
+    "kube-controller-manager": ["--version"],
+    "kube-scheduler": ["--version"],
+    "kube-proxy": ["--version"],
+}
+
+
+@pytest.fixture(scope="session")
+def shared_home(tmp_path_factory):
+    return tmp_path_factory.mktemp("artifacts-home")
+
+
+# Read at import, while HOME is still the real one: builds share the Go caches.
+GO_CACHES = dict(
+    zip(
+        ("GOMODCACHE", "GOCACHE"),
+        subprocess.run(["go", "env", "GOMODCACHE", "GOCACHE"], capture_output=True, text=True).stdout.split(),
+        strict=False,
+    )
+)
+
+
+def local_cluster(home, *args, timeout=3600):
+    env = {**os.environ, **GO_CACHES, "HOME": str(home), "PYTHONPATH": str(REPO_DIR)}
+    env = {k: v for k, v in env.items() if not k.startswith("K8S_DIND_")}
+    return subprocess.run(
+        [sys.executable, "-m", "tasks", *args], capture_output=True, text=True, env=env, timeout=timeout
+    )
+
+
+@pytest.fixture(scope="session")
+def built(shared_home):
+    """{version: its cache directory}, each built once."""
+    results = {}
+    for version in VERSIONS:
+        result = local_cluster(shared_home, "artifacts", "--kubernetes-version", version)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        results[version] = shared_home / ".kubeadm-local-cluster" / "cache" / "kubernetes" / version
+    return results
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_every_binary_runs_and_reports_the_version(built, version):
+    bin_dir = built[version] / "bin"
+    for name, args in VERSION_COMMANDS.items():
+        out = subprocess.run([str(bin_dir / name), *args], capture_output=True, text=True, timeout=60).stdout
+        assert version in out, f"{name} says {out!r}"
+    assert (
+        "etcd Version: " in subprocess.run([str(bin_dir / "etcd"), "--version"], capture_output=True, text=True).stdout
+    )
+    assert "CoreDNS-" in subprocess.run([str(bin_dir / "coredns"), "-version"], capture_output=True, text=True).stdout
+    assert (
+        "crictl version v1."
+        in subprocess.run([str(bin_dir / "crictl"), "--version"], capture_output=True, text=True).stdout
+    )
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_images_are_exactly_what_kubeadm_lists(built, version):
+    listed = subprocess.run(
+        [str(built[version] / "bin" / "kubeadm"), "config", "images", "list", "--kubernetes-version", version],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    present = [tag for archive in sorted((built[version] / "images").glob("*.tar")) for tag in read_tags(archive)]
+    assert sorted(present) == sorted(listed)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_images_load_into_the_engine_and_the_programs_run(built, version):
+    images = built[version] / "images"
+    for component, argv in (
+        ("pause", ["--version"]),
+        ("coredns", ["-version"]),
+        ("kube-apiserver", ["kube-apiserver", "--version"]),
+        ("etcd", ["etcd", "--version"]),
+        ("kube-proxy", ["iptables", "--version"]),
+    ):
+        tag = read_tags(images / f"{component}.tar")[0]
+        loaded = subprocess.run(
+            ["docker", "load", "-i", str(images / f"{component}.tar")], capture_output=True, text=True
+        )
+        assert loaded.returncode == 0, loaded.stderr
+        ran = subprocess.run(["docker", "run", "--rm", tag, *argv], capture_output=True, text=True, timeout=120)
+        assert ran.returncode == 0, f"{component}: {ran.stdout} {ran.stderr}"
+        subprocess.run(["docker", "rmi", tag], capture_output=True)
+
+
+def test_second_run_does_no_work(built, shared_home):
+    version = VERSIONS[0]
+    result = local_cluster(shared_home, "artifacts", "--kubernetes-version", version)
+    assert result.returncode == 0, result.stdout + result.stderr
+    steps = [line for line in result.stdout.splitlines() if line.startswith(("•", "✓", "-"))]
+    assert steps and all(line.endswith("up to date") for line in steps), steps
+
+
+def test_deleting_one_artifact_rebuilds_just_that(built, shared_home):
+    version = VERSIONS[0]
+    (built[version] / "images" / "etcd.tar").unlink()
+    (built[version] / "bin" / "kube-scheduler").unlink()
+    result = local_cluster(shared_home, "artifacts", "--kubernetes-version", version)
+    assert result.returncode == 0, result.stdout + result.stderr
+    redone = sorted(line for line in result.stdout.splitlines() if line.startswith("✓"))
+    assert [line.split(" (")[0] for line in redone] == [
+        f"✓ etcd image for Kubernetes {version}",
+        f"✓ kube-scheduler {version} from Go modules",
+    ]
+    # The rebuilt binary is the same file, so its image is still up to date.
+    assert (built[version] / "images" / "etcd.tar").exists()
+    assert json.loads((built[version] / "images.json").read_text())["images"]
