@@ -19,6 +19,21 @@ python_env() {
     fi
 }
 
+# mmdebstrap makes the Debian root filesystems of the node and kube-proxy
+# images without a container registry.
+build_tools() {
+    if command -v mmdebstrap >/dev/null; then
+        return
+    fi
+    if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
+        echo "warning: mmdebstrap is missing: install it to build node images without a registry" >&2
+        return
+    fi
+    log "installing mmdebstrap"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mmdebstrap >/dev/null
+}
+
 engine_answers() {
     .venv/bin/python - <<'PY' >/dev/null 2>&1
 import docker
@@ -61,4 +76,5 @@ docker_engine() {
 }
 
 python_env
+build_tools
 docker_engine

@@ -136,3 +136,63 @@ def test_deleting_one_artifact_rebuilds_just_that(built, shared_home):
     # The rebuilt binary is the same file, so its image is still up to date.
     assert (built[version] / "images" / "etcd.tar").exists()
     assert json.loads((built[version] / "images.json").read_text())["images"]
+
+
+@pytest.fixture
+def release_site(tmp_path):
+    """A local HTTP server standing in for a release site (nothing outside answers here)."""
+    import functools
+    import http.server
+    import threading
+
+    root = tmp_path / "site"
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *a: None
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def test_kubectl_from_a_url_with_its_checksum(built, shared_home, release_site):
+    import hashlib
+    import shutil
+
+    version = VERSIONS[0]
+    root, url = release_site
+    shutil.copy(built[version] / "bin" / "kubectl", root / "kubectl")
+    digest = hashlib.sha256((root / "kubectl").read_bytes()).hexdigest()
+    bad = local_cluster(
+        shared_home,
+        "artifacts",
+        "--kubernetes-version",
+        version,
+        "--kubectl-url",
+        f"{url}/kubectl",
+        "--kubectl-sha1",
+        "0" * 64,
+    )
+    assert bad.returncode == 1
+    assert f"checksum mismatch for {url}/kubectl: expected sha256 {'0' * 64}, got {digest}" in bad.stdout
+    downloads = shared_home / ".kubeadm-local-cluster" / "cache" / "downloads"
+    assert not list(downloads.glob("*")), "a file that failed its checksum is never kept"
+    good = local_cluster(
+        shared_home,
+        "artifacts",
+        "--kubernetes-version",
+        version,
+        "--kubectl-url",
+        f"{url}/kubectl",
+        "--kubectl-sha1",
+        digest,
+    )
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert f"✓ kubectl {version} from {url}/kubectl" in good.stdout
+    out = subprocess.run(
+        [str(built[version] / "bin" / "kubectl"), "version", "--client"], capture_output=True, text=True
+    ).stdout
+    assert version in out
+    # Back to the default source: kubectl is built from modules again.
+    back = local_cluster(shared_home, "artifacts", "--kubernetes-version", version)
+    assert back.returncode == 0 and f"✓ kubectl {version} from Go modules" in back.stdout
