@@ -66,7 +66,9 @@ class _LocalClusterLoader:
         settings = load_settings(flags)
         invocation = {**invocation_from_env(os.environ), **invocation}
         CONSOLE.configure(settings.verbose)
-        context.set_run(context.Run(settings, no_wait=invocation.get("no-wait", False)))
+        context.set_run(
+            context.Run(settings, no_wait=invocation.get("no-wait", False), retain=invocation.get("retain", False))
+        )
         if cmd.get_name() not in READ_ONLY_COMMANDS:
             install_signal_handlers()
             global RUN_LOCK

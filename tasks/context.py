@@ -14,6 +14,7 @@ from tasks.versions import resolve
 class Run:
     settings: Settings
     no_wait: bool = False
+    retain: bool = False
     _kubernetes_version: str | None = None
 
     def kubernetes_version(self) -> str:

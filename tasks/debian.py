@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from tasks.commands import run_logged
+from tasks.errors import UserError
 from tasks.paths import logs_dir
 
 APT_SOURCES = (
@@ -52,6 +53,8 @@ def rootfs(
     what: str,
     variant: str = "minbase",
     extract_hook: Path | None = None,
+    customize_hook: Path | None = None,
+    extra_suites: tuple[str, ...] = (),
     mirror: str | None = None,
 ) -> float:
     """mmdebstrap a root filesystem tar of the given suite and packages; atomic."""
@@ -61,9 +64,16 @@ def rootfs(
     argv = ["mmdebstrap", f"--variant={variant}", "--include=" + ",".join(packages), *SLIM, *APT_OPTIONS]
     if extract_hook is not None:
         argv.append(f"--extract-hook={extract_hook}")
+    if customize_hook is not None:
+        argv.append(f"--customize-hook={customize_hook}")
+    if extra_suites:
+        # Packages named pkg/suite come from the extra suites; all else from suite.
+        argv.append(f'--aptopt=APT::Default-Release "{suite}"')
     argv += [suite, str(partial)]
     if mirror:
-        argv.append(f"deb {mirror} {suite} main")
+        argv += [f"deb {mirror} {name} main" for name in (suite, *extra_suites)]
+    elif extra_suites:
+        raise UserError("packages from more than one Debian suite need a mirror: set node.debianMirror")
     try:
         seconds = run_logged(argv, logs_dir() / f"{output.stem}.log", f"making {what}")
         partial.replace(output)

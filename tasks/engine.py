@@ -4,7 +4,9 @@ a remote engine behind DOCKER_HOST works the same as a local one)."""
 from __future__ import annotations
 
 import contextlib
+import io
 import os
+import tarfile
 from dataclasses import dataclass
 
 import docker
@@ -98,6 +100,16 @@ class Engine:
         except ImageNotFound:
             return False
 
+    def load_image(self, archive) -> None:
+        with open(archive, "rb") as data:
+            self.client.api.load_image(data)
+
+    def image_id(self, ref: str) -> str | None:
+        try:
+            return self.client.images.get(ref).id
+        except ImageNotFound:
+            return None
+
     def import_rootfs(self, data: bytes, ref: str, labels: dict[str, str], command: list[str]) -> None:
         repository, _, tag = ref.partition(":")
         changes = [f"LABEL {k}={v}" for k, v in labels.items()]
@@ -147,3 +159,197 @@ def _short(message: str) -> str:
     if "unable to apply caps" in message:
         return "runc: unable to apply caps: operation not permitted"
     return message if len(message) <= 200 else message[:197] + "..."
+
+
+# ---------------------------------------------------------------- cluster objects
+# Everything the project makes carries LABEL_CLUSTER, so `down` and `clean`
+# find it by asking the engine, never a memory of our own.
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    exit_code: int
+    output: str
+
+
+class Objects:
+    """Networks, volumes, containers and images of one cluster, by label."""
+
+    def __init__(self, engine: Engine, cluster: str):
+        self.engine = engine
+        self.client = engine.client
+        self.cluster = cluster
+
+    @property
+    def filters(self) -> dict:
+        return {"label": f"{LABEL_CLUSTER}={self.cluster}"}
+
+    def labels(self, **extra: str) -> dict[str, str]:
+        return {LABEL_CLUSTER: self.cluster, **{f"{LABEL}.{k.replace('_', '-')}": v for k, v in extra.items()}}
+
+    # -- network
+    def ensure_network(self, name: str, subnet: str) -> None:
+        """The cluster's network on exactly this subnet; an old one on another subnet is replaced."""
+        for network in self.client.networks.list(names=[name]):
+            network.reload()
+            configs = network.attrs.get("IPAM", {}).get("Config") or [{}]
+            if configs[0].get("Subnet") == subnet:
+                return
+            if network.attrs.get("Containers"):
+                raise EngineError(
+                    f"network {name} is on {configs[0].get('Subnet')} and has containers: "
+                    "run `local-cluster down` first to change dind.subnet"
+                )
+            network.remove()
+        ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=subnet)])
+        try:
+            self.client.networks.create(name, driver="bridge", ipam=ipam, labels=self.labels(role="network"))
+        except APIError as err:
+            text = str(getattr(err, "explanation", "") or err)
+            if "overlap" in text.lower():
+                raise EngineError(
+                    f"dind.subnet {subnet} overlaps a network the engine already has ({text}): "
+                    "choose another with --dind-subnet"
+                ) from None
+            raise EngineError(f"cannot create network {name}: {_short(text)}") from None
+
+    # -- containers
+    def container(self, name: str):
+        try:
+            return self.client.containers.get(name)
+        except NotFound:
+            return None
+
+    def containers(self, **labels: str) -> list:
+        filters = [
+            f"{LABEL_CLUSTER}={self.cluster}",
+            *(f"{LABEL}.{k.replace('_', '-')}={v}" for k, v in labels.items()),
+        ]
+        return self.client.containers.list(all=True, filters={"label": filters})
+
+    def remove_container(self, name: str) -> None:
+        try:
+            self.client.api.remove_container(name, force=True, v=False)
+        except NotFound:
+            pass
+        except APIError as err:
+            if "already in progress" not in str(err):
+                raise EngineError(f"cannot remove container {name}: {_short(str(err))}") from None
+
+    def volumes(self) -> list:
+        return self.client.volumes.list(filters=self.filters)
+
+    def networks(self) -> list:
+        return self.client.networks.list(filters=self.filters)
+
+    def images(self) -> list:
+        return self.client.images.list(filters=self.filters)
+
+    # -- inside a container
+    def exec(self, name: str, argv: list[str], on_line=None, environment: dict | None = None) -> ExecResult:
+        """Run argv in the container; stream its output lines to on_line; exit code and output.
+
+        docker-py's exec_run(stream=True) loses the exit code, so this uses the
+        low-level calls."""
+        api = self.client.api
+        exec_id = api.exec_create(name, argv, environment=environment)["Id"]
+        chunks: list[str] = []
+        pending = ""
+        for stdout, stderr in api.exec_start(exec_id, stream=True, demux=True):
+            text = ((stdout or b"") + (stderr or b"")).decode(errors="replace")
+            chunks.append(text)
+            if on_line:
+                pending += text
+                *lines, pending = pending.split("\n")
+                for line in lines:
+                    on_line(line)
+        if on_line and pending:
+            on_line(pending)
+        return ExecResult(api.exec_inspect(exec_id)["ExitCode"] or 0, "".join(chunks))
+
+    def put_files(self, name: str, directory: str, files: dict[str, bytes], mode: int = 0o644) -> None:
+        """Files into a container through the engine's archive API (works for remote engines)."""
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as tar:
+            for path, data in files.items():
+                info = tarfile.TarInfo(path)
+                info.size, info.mode = len(data), mode
+                tar.addfile(info, io.BytesIO(data))
+        self.client.api.put_archive(name, directory, buffer.getvalue())
+
+    def get_file(self, name: str, path: str) -> bytes:
+        stream, _ = self.client.api.get_archive(name, path)
+        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+            member = tar.next()
+            extracted = tar.extractfile(member) if member else None
+            if extracted is None:
+                raise EngineError(f"{path} in {name} is not a file")
+            return extracted.read()
+
+    # -- nodes
+    def node_mode(self) -> str:
+        """privileged where the engine allows it, else explicit-capabilities."""
+        image = self.engine.ensure_probe_image()
+        for mode, options in NODE_MODES.items():
+            host_config = self.engine.host_config(unmask_paths=True, cgroupns="private", **options)
+            if self.engine.try_container(image, host_config) is None:
+                return mode
+        raise EngineError("the engine refuses privileged and near-privileged containers: run `local-cluster doctor`")
+
+    def create_node(
+        self,
+        name: str,
+        image: str,
+        network: str,
+        address: str,
+        labels: dict[str, str],
+        mode: str,
+        publish: tuple[str, int] | None = None,
+    ) -> None:
+        """A node container: systemd as PID 1, containerd's data on a volume of its own."""
+        api = self.client.api
+        volume = f"{name}-containerd"
+        self.client.volumes.create(volume, labels={**labels, f"{LABEL}.role": "node-data"})
+        host_config = self.engine.host_config(
+            unmask_paths=True,
+            cgroupns="private",
+            tmpfs={"/run": "", "/tmp": ""},
+            binds={"/lib/modules": {"bind": "/lib/modules", "mode": "ro"}, volume: {"bind": "/var/lib/containerd"}},
+            # cgroup v1: privileged pods (kube-proxy) ask their devices cgroup for
+            # everything, which only a parent that allows everything can grant.
+            device_cgroup_rules=["a *:* rwm"],
+            port_bindings={6443: publish} if publish else None,
+            init=False,
+            **NODE_MODES[mode],
+        )
+        networking = api.create_networking_config({network: api.create_endpoint_config(ipv4_address=address)})
+        try:
+            api.create_container(
+                image,
+                name=name,
+                hostname=name,
+                host_config=host_config,
+                labels=labels,
+                networking_config=networking,
+                ports=[6443] if publish else None,
+                tty=True,
+                detach=True,
+            )
+            api.start(name)
+        except APIError as err:
+            text = _short(getattr(err, "explanation", None) or str(err))
+            if "port is already allocated" in text or "address already in use" in text:
+                raise EngineError(
+                    f"cannot publish the API server on {publish[0]}:{publish[1]}: the port is in "
+                    "use; choose another with --api-server-port (0 picks a free one)"
+                ) from None
+            raise EngineError(f"cannot start node {name}: {text}") from None
+
+    def published_port(self, name: str) -> tuple[str, int]:
+        attrs = self.client.api.inspect_container(name)
+        binding = (attrs["NetworkSettings"]["Ports"].get("6443/tcp") or [{}])[0]
+        return binding.get("HostIp", "127.0.0.1"), int(binding.get("HostPort", 0))
+
+    def remove_volume(self, name: str) -> None:
+        with contextlib.suppress(NotFound):
+            self.client.api.remove_volume(name, force=True)

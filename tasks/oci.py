@@ -29,6 +29,7 @@ class FileEntry:
     source: Path | None = None
     data: bytes | None = None
     mode: int = 0o644
+    link: str = ""  # a symbolic link to this target instead of a file
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class ImageConfig:
     labels: dict[str, str] = field(default_factory=dict)
     user: str = ""
     workdir: str = ""
+    stop_signal: str = ""
 
 
 def minimal_root() -> Layer:
@@ -91,7 +93,11 @@ def _write_layer(layer: Layer, out: io.BufferedWriter) -> None:
         for name in sorted(directories):
             tar.addfile(_tar_info(name, tarfile.DIRTYPE, directories[name]))
         for entry in sorted(layer.files, key=lambda e: e.path):
-            if entry.source is not None:
+            if entry.link:
+                info = _tar_info(entry.path, tarfile.SYMTYPE, 0o777)
+                info.linkname = entry.link
+                tar.addfile(info)
+            elif entry.source is not None:
                 size = entry.source.stat().st_size
                 with open(entry.source, "rb") as data:
                     tar.addfile(_tar_info(entry.path, tarfile.REGTYPE, entry.mode, size), data)
@@ -138,6 +144,7 @@ def write_image(
                 "Labels": dict(config.labels) or None,
                 "User": config.user,
                 "WorkingDir": config.workdir,
+                **({"StopSignal": config.stop_signal} if config.stop_signal else {}),
             },
             "rootfs": {"type": "layers", "diff_ids": diff_ids},
             "history": [{"created": "1970-01-01T00:00:00Z", "created_by": "kubeadm-local-cluster"} for _ in diff_ids],

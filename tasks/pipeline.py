@@ -12,8 +12,9 @@ from doit.exceptions import TaskFailed
 from doit.tools import config_changed
 
 from tasks import artifacts as art
-from tasks import context, doctor
-from tasks.console import CONSOLE, StatusReporter, marks
+from tasks import cluster as clu
+from tasks import context, doctor, node_image
+from tasks.console import CONSOLE, StatusReporter, log, marks
 from tasks.errors import UserError
 from tasks.gobuild import KUBERNETES_COMMANDS
 from tasks.paths import IMAGES_DIR, dep_file
@@ -30,7 +31,7 @@ COMMANDS = {
     "doctor": "check that this machine and its Docker engine can run a cluster",
 }
 # Where the commands not built yet are tracked; none of them pretends to succeed.
-NOT_BUILT = {"up": 4, "down": 4, "clean": 4, "reup": 5, "e2e": 6, "e2e-serial": 6}
+NOT_BUILT = {"reup": 5, "e2e": 6, "e2e-serial": 6}
 
 
 def doit_config() -> dict:
@@ -101,18 +102,6 @@ def not_built(name: str):
 
 
 # ---------------------------------------------------------------- commands
-
-
-def task_up():
-    return command("up", [not_built("up")])
-
-
-def task_down():
-    return command("down", [not_built("down")])
-
-
-def task_clean():
-    return command("clean", [not_built("clean")])
 
 
 def task_reup():
@@ -348,3 +337,226 @@ def task_artifacts():
         "task_dep": ["kubernetes", "images", "crictl"],
         "params": flag_params(),
     }
+
+
+# ---------------------------------------------------------------- the cluster
+
+
+def _cluster() -> clu.Cluster:
+    return clu.Cluster(context.settings(), _artifact_set(), retain=context.current().retain)
+
+
+def cluster_step(function):
+    """A step of `up`: on failure, save the nodes' logs, say where, and remove
+    the half-made nodes (unless --retain), so the next `up` starts clean."""
+
+    @functools.wraps(function)
+    def action():
+        try:
+            cluster = _cluster()
+            function(cluster)
+        except UserError as err:
+            return TaskFailed(_after_failure(err))
+        return True
+
+    return action
+
+
+def _after_failure(err: UserError) -> str:
+    try:
+        cluster = _cluster()
+        saved = clu.save_logs(cluster)
+        if cluster.retain:
+            kept = "the node containers were kept (--retain)"
+        else:
+            clu.remove_nodes(cluster)
+            kept = "the node containers were removed (--retain keeps them)"
+        return f"{err}; node logs: {saved}; {kept}"
+    except Exception:  # the engine itself may be what failed
+        return str(err)
+
+
+def _complete() -> bool:
+    try:
+        return _cluster().complete()
+    except UserError:  # no engine, no version: uptodate must not abort the run
+        return False
+
+
+@_needed_by_artifacts
+def task_node_base(artifacts: art.ArtifactSet):
+    """the Debian base of the node image: systemd, containerd, runc, CNI plugins"""
+    settings = context.settings()
+    suite = node_image.base_suite(settings)
+    yield {
+        "basename": "node-base",
+        "doc": "the Debian base of the node image: systemd, containerd, runc, CNI plugins",
+        "actions": [(step(node_image.build_base), [settings])],
+        "file_dep": [str(p) for p in node_image.base_inputs()],
+        "targets": [str(node_image.base_path(suite))],
+        "uptodate": [
+            config_changed(
+                _recipe(
+                    suite=suite,
+                    packages=node_image.base_packages(suite),
+                    mirror=settings.node.debian_mirror,
+                    node=node_image.RECIPE,
+                )
+            )
+        ],
+        "meta": {"title": f"node base (Debian {suite})"},
+    }
+
+
+@_needed_by_artifacts
+def task_node_image(artifacts: art.ArtifactSet):
+    """the node image: the base plus this version's binaries and preloaded images"""
+    settings = context.settings()
+    yield {
+        "basename": "node-image",
+        "doc": "the node image: the base plus this version's binaries and preloaded images",
+        "actions": [(step(node_image.build_archive), [settings, artifacts])],
+        "task_dep": ["artifacts"],
+        "file_dep": [
+            str(node_image.base_path(node_image.base_suite(settings))),
+            str(node_image.NODE_DIR / "containerd.toml"),
+            *(str(artifacts.binary(name)) for name in node_image.NODE_BINARIES),
+            *(str(artifacts.image(name)) for name in art.IMAGE_BINARIES),
+        ],
+        "targets": [str(node_image.archive_path(artifacts)), str(artifacts.root / "node-image.json")],
+        "uptodate": [config_changed(_recipe(node=node_image.RECIPE))],
+        "meta": {"title": f"node image for Kubernetes {artifacts.version}"},
+    }
+    yield {
+        "basename": "node-image-load",
+        "doc": "the node image in the engine",
+        "actions": [(step(node_image.load), [settings, artifacts])],
+        "task_dep": ["node-image"],
+        "uptodate": [lambda: node_image.loaded(artifacts)],
+        "meta": {"title": "node image into the engine"},
+    }
+
+
+def _cluster_task(basename: str, doc: str, title: str, function, deps: list[str]) -> dict:
+    return {
+        "basename": basename,
+        "doc": doc,
+        "actions": [cluster_step(function)],
+        "task_dep": deps,
+        "uptodate": [_complete],
+        "meta": {"title": title},
+    }
+
+
+def task_network():
+    """the nodes' Docker network on dind.subnet"""
+    settings = context.settings()
+    return _cluster_task(
+        "network",
+        "the nodes' Docker network on dind.subnet",
+        f"network {settings.network_name} ({settings.dind.subnet})",
+        clu.ensure_network,
+        ["node-image-load"],
+    )
+
+
+def task_nodes():
+    """the node containers, booted (made afresh when missing, changed or half-made)"""
+    count = context.settings().cluster.num_nodes
+    return _cluster_task(
+        "nodes",
+        "the node containers, booted (made afresh when missing, changed or half-made)",
+        f"start {count + 1} node{'s' if count else ''}",
+        clu.create_nodes,
+        ["network"],
+    )
+
+
+def task_kubeadm_init():
+    """kubeadm init on kube-master"""
+    return _cluster_task("kubeadm-init", "kubeadm init on kube-master", "kubeadm init", clu.kubeadm_init, ["nodes"])
+
+
+def task_kubeadm_join():
+    """kubeadm join on the workers, in parallel"""
+    count = context.settings().cluster.num_nodes
+    return _cluster_task(
+        "kubeadm-join",
+        "kubeadm join on the workers, in parallel",
+        f"kubeadm join ({count} worker{'s' if count != 1 else ''})",
+        clu.kubeadm_join,
+        ["kubeadm-init"],
+    )
+
+
+def task_pod_network():
+    """the bridge pod network: a bridge per node, routes between nodes"""
+    return _cluster_task(
+        "pod-network",
+        "the bridge pod network: a bridge per node, routes between nodes",
+        "pod network (bridge)",
+        clu.pod_network,
+        ["kubeadm-join"],
+    )
+
+
+def task_ready():
+    """wait until every node is Ready and CoreDNS answers"""
+    return _cluster_task(
+        "ready",
+        "wait until every node is Ready and CoreDNS answers",
+        "nodes Ready, CoreDNS Ready",
+        clu.wait_ready,
+        ["pod-network"],
+    )
+
+
+def task_kubeconfig():
+    """~/.kubeadm-local-cluster/admin.conf and kubectl"""
+    task = _cluster_task(
+        "kubeconfig",
+        "~/.kubeadm-local-cluster/admin.conf and kubectl",
+        "kubeconfig and kubectl",
+        clu.write_kubeconfig,
+        ["ready"],
+    )
+    task["uptodate"] = [False]  # cheap, and the published port may have changed
+    return task
+
+
+@step
+def report_up():
+    settings = context.settings()
+    version = _artifact_set().version
+    count = settings.cluster.num_nodes + 1
+    state = "~/.kubeadm-local-cluster"
+    skipped = [a for a in settings.cluster.addons]
+    if skipped:
+        log.warning("addons are not built yet; not applied: %s", ", ".join(skipped))
+    print(f"Cluster {settings.cluster.name} is up: {count} node{'s' if count > 1 else ''}, Kubernetes {version}.")
+    print(f"  export KUBECONFIG={state}/admin.conf")
+    print(f"  alias kubectl={state}/kubectl")
+
+
+def task_up():
+    return command("up", [report_up], task_dep=["kubeconfig"], meta={"status": False})
+
+
+@step
+def run_down():
+    removed = clu.down(context.settings())
+    print(f"removed {', '.join(removed)}" if removed else "no nodes to remove")
+
+
+def task_down():
+    return command("down", [run_down], meta={"status": False})
+
+
+@step
+def run_clean():
+    removed = clu.clean(context.settings())
+    print(f"removed {', '.join(removed)}" if removed else "nothing to remove")
+
+
+def task_clean():
+    return command("clean", [run_clean], meta={"status": False})

@@ -30,11 +30,14 @@ CONF_ENV = "LOCAL_CLUSTER_CONF"
 ENV_PREFIX = "K8S_DIND_"
 # Options of one invocation, not of the cluster: accepted as flags and
 # environment variables like the settings, never part of the settings hash.
-INVOCATION_FLAGS = {"no-wait": "wait for another run to finish? no: fail at once"}
+INVOCATION_FLAGS = {
+    "no-wait": "fail at once when another run holds the lock, instead of waiting",
+    "retain": "keep the node containers of a failed `up` for inspection",
+}
 
 KNOWN_ADDONS = ("dashboard",)
 CNI_PLUGINS = ("bridge", "weave", "flannel", "calico")
-DEBIAN_SUITES = ("auto", "bookworm", "trixie", "forky")
+DEBIAN_SUITES = ("auto", "trixie", "forky")
 VERSION_RE = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)(-(alpha|beta|rc)\.\d+)?$")
 
 
@@ -271,6 +274,12 @@ SCHEMA: tuple[Setting, ...] = (
     ),
     Setting("cluster.addons", "addons", addons, "Comma-separated add-on names (dashboard), manifest URLs or files."),
     Setting(
+        "node.debianMirror",
+        "debian-mirror",
+        url,
+        "Debian mirror for node images; empty: the host's own Debian mirror, else mmdebstrap's default.",
+    ),
+    Setting(
         "node.debianSuite",
         "debian-suite",
         choice(*DEBIAN_SUITES),
@@ -332,6 +341,7 @@ class Cluster:
 
 @dataclass(frozen=True)
 class Node:
+    debian_mirror: str
     debian_suite: str
 
 

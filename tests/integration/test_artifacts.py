@@ -9,18 +9,17 @@ does nothing, and deleting one artifact rebuilds just that one.
 import json
 import os
 import subprocess
-import sys
 
 import pytest
 
 from tasks.oci import read_tags
-from tasks.paths import REPO_DIR
+from tests.integration.conftest import VERSION, local_cluster
 
 pytestmark = pytest.mark.integration
 
 # v1.34.x is the release the cluster tests use; more versions (e.g. the
 # current stable) can be added with K8S_DIND_TEST_VERSIONS=v1.37.2,...
-VERSIONS = ["v1.34.4", *filter(None, os.environ.get("K8S_DIND_TEST_VERSIONS", "").split(","))]
+VERSIONS = [VERSION, *filter(None, os.environ.get("K8S_DIND_TEST_VERSIONS", "").split(","))]
 VERSION_COMMANDS = {
     "kubeadm": ["version", "-o", "short"],
     "kubectl": ["version", "--client"],
@@ -30,29 +29,6 @@ VERSION_COMMANDS = {
     "kube-scheduler": ["--version"],
     "kube-proxy": ["--version"],
 }
-
-
-@pytest.fixture(scope="session")
-def shared_home(tmp_path_factory):
-    return tmp_path_factory.mktemp("artifacts-home")
-
-
-# Read at import, while HOME is still the real one: builds share the Go caches.
-GO_CACHES = dict(
-    zip(
-        ("GOMODCACHE", "GOCACHE"),
-        subprocess.run(["go", "env", "GOMODCACHE", "GOCACHE"], capture_output=True, text=True).stdout.split(),
-        strict=False,
-    )
-)
-
-
-def local_cluster(home, *args, timeout=3600):
-    env = {**os.environ, **GO_CACHES, "HOME": str(home), "PYTHONPATH": str(REPO_DIR)}
-    env = {k: v for k, v in env.items() if not k.startswith("K8S_DIND_")}
-    return subprocess.run(
-        [sys.executable, "-m", "tasks", *args], capture_output=True, text=True, env=env, timeout=timeout
-    )
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,404 @@
+"""The cluster in node terms: nodes, kubeadm init and join, the pod network,
+the kubeconfig, and waiting until everything is Ready.
+
+State lives with the engine and on the nodes, never in a memory of ours:
+node containers carry the hash of what they were made for, and the master
+carries a marker once the cluster was complete. A cluster that is missing,
+made for other settings, or left half-made (say by Ctrl-C) is made afresh.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import ipaddress
+import json
+import os
+import secrets
+import shutil
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+
+from docker.errors import DockerException
+
+from tasks import node_image
+from tasks.artifacts import ArtifactSet
+from tasks.console import COMMAND, CONSOLE, log
+from tasks.engine import LABEL, Engine, EngineError, Objects
+from tasks.errors import UserError
+from tasks.paths import CONFIG_DIR, logs_dir, state_dir
+from tasks.settings import Settings
+
+MASTER = "kube-master"
+POD_SUBNET = "10.244.0.0/16"
+SERVICE_SUBNET = "10.96.0.0/12"
+KUBEADM_DIR = "/etc/kubeadm-local-cluster"
+READY_MARKER = f"{KUBEADM_DIR}/ready"
+ADMIN_CONF = "/etc/kubernetes/admin.conf"
+BOOT_TIMEOUT = 180
+READY_TIMEOUT = 300
+# What a node's config hash covers: a change to any of these makes the nodes afresh.
+NODE_SETTINGS = (
+    "dind.subnet",
+    "cluster.name",
+    "cluster.numNodes",
+    "cluster.cniPlugin",
+    "cluster.noDedicated",
+    "cluster.apiServerAddress",
+    "cluster.apiServerPort",
+)
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    name: str
+    role: str  # "master" or "worker"
+    address: str
+
+
+def node_specs(settings: Settings) -> list[NodeSpec]:
+    """kube-master, kube-node-1, ... at fixed addresses: .1 is the gateway, the master .2."""
+    base = ipaddress.ip_network(settings.dind.subnet).network_address
+    specs = [NodeSpec(MASTER, "master", str(base + 2))]
+    specs += [NodeSpec(f"kube-node-{i}", "worker", str(base + 2 + i)) for i in range(1, settings.cluster.num_nodes + 1)]
+    return specs
+
+
+def config_hash(settings: Settings, artifacts: ArtifactSet) -> str:
+    state = {"settings": settings.slice(*NODE_SETTINGS), "node-image": node_image.expected_id(artifacts)}
+    return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class Cluster:
+    def __init__(self, settings: Settings, artifacts: ArtifactSet, engine: Engine | None = None, retain: bool = False):
+        self.settings = settings
+        self.artifacts = artifacts
+        self.engine = engine or Engine.connect()
+        self.objects = Objects(self.engine, settings.cluster.name)
+        self.nodes = node_specs(settings)
+        self.retain = retain
+
+    @property
+    def workers(self) -> list[NodeSpec]:
+        return [n for n in self.nodes if n.role == "worker"]
+
+    # -- commands on nodes
+    def run(self, node: str, argv: list[str], what: str) -> str:
+        """argv on the node; its output at verbosity 2; a UserError with the last lines on failure."""
+        log.log(COMMAND, "[%s] $ %s", node, " ".join(argv))
+        tail: deque[str] = deque(maxlen=30)
+
+        def line(text: str) -> None:
+            tail.append(text)
+            if CONSOLE.verbosity >= 2:
+                CONSOLE.emit(f"    [{node}] {text}")
+
+        result = self.objects.exec(node, argv, on_line=line)
+        if result.exit_code != 0:
+            if CONSOLE.verbosity < 2:
+                CONSOLE.emit(f"--- last lines of {what} on {node}:")
+                for text in tail:
+                    CONSOLE.emit(f"    {text}")
+            raise UserError(f"{what} failed on {node} (exit {result.exit_code})")
+        return result.output
+
+    def kubectl(self, *args: str) -> str:
+        return self.run(MASTER, ["kubectl", f"--kubeconfig={ADMIN_CONF}", *args], f"kubectl {args[0]}")
+
+    def has_file(self, node: str, path: str) -> bool:
+        try:
+            return self.objects.exec(node, ["test", "-e", path]).exit_code == 0
+        except DockerException:
+            return False
+
+    def labels(self, spec: NodeSpec) -> dict[str, str]:
+        return self.objects.labels(
+            role=spec.role,
+            node=spec.name,
+            config=config_hash(self.settings, self.artifacts),
+            kubernetes_version=self.artifacts.version,
+        )
+
+    # -- is it there?
+    def complete(self) -> bool:
+        """Every node runs, made for these settings, and the cluster was finished."""
+        try:
+            wanted = config_hash(self.settings, self.artifacts)
+            containers = {c.name: c for c in self.objects.containers()}
+            for spec in self.nodes:
+                container = containers.get(spec.name)
+                if container is None or container.status != "running":
+                    return False
+                if container.labels.get(f"{LABEL}.config") != wanted:
+                    return False
+            if len(containers) != len(self.nodes):
+                return False
+            return self.has_file(MASTER, READY_MARKER)
+        except (UserError, DockerException):  # asked from uptodate: never abort the run, redo the step
+            return False
+
+
+# ---------------------------------------------------------------- steps
+
+
+def ensure_network(cluster: Cluster) -> None:
+    cluster.objects.ensure_network(cluster.settings.network_name, cluster.settings.dind.subnet)
+
+
+def create_nodes(cluster: Cluster) -> None:
+    if cluster.settings.cluster.cni_plugin != "bridge":
+        raise UserError(f"cluster.cniPlugin {cluster.settings.cluster.cni_plugin} is not built yet: only bridge works")
+    if cluster.complete():
+        return
+    remove_nodes(cluster)
+    mode = cluster.objects.node_mode()
+    if mode != "privileged":
+        log.info("--privileged is refused here: nodes run in %s mode", mode)
+    address = cluster.settings.cluster.api_server_address
+    port = cluster.settings.cluster.api_server_port
+    for spec in cluster.nodes:
+        publish = (address, port or None) if spec.role == "master" else None
+        cluster.objects.create_node(
+            spec.name,
+            node_image.tag(cluster.artifacts),
+            cluster.settings.network_name,
+            spec.address,
+            cluster.labels(spec),
+            mode,
+            publish,
+        )
+    with ThreadPoolExecutor(max_workers=len(cluster.nodes)) as pool:
+        list(pool.map(lambda spec: wait_for_boot(cluster, spec.name), cluster.nodes))
+
+
+def wait_for_boot(cluster: Cluster, node: str) -> None:
+    deadline = time.monotonic() + BOOT_TIMEOUT
+    state = ""
+    while time.monotonic() < deadline:
+        result = cluster.objects.exec(node, ["systemctl", "is-system-running"])
+        state = result.output.strip()
+        if state in ("running", "degraded"):
+            if state == "degraded":
+                failed = cluster.objects.exec(node, ["systemctl", "--failed", "--no-legend", "--plain"]).output
+                log.log(COMMAND, "%s booted degraded: %s", node, " ".join(failed.split()))
+            return
+        time.sleep(0.5)
+    raise UserError(f"{node} did not finish booting within {BOOT_TIMEOUT}s (systemd says {state or 'nothing'})")
+
+
+def _ignored_preflight(cluster: Cluster) -> str:
+    # cgroup v1 hosts: kubeadm 1.35+ fails SystemVerification on them; only there is it ignored.
+    return '["SystemVerification"]' if cluster.engine.facts().cgroup_version == "1" else "[]"
+
+
+def kubeadm_init(cluster: Cluster) -> None:
+    settings = cluster.settings
+    master = cluster.nodes[0]
+    token = f"{secrets.token_hex(3)}.{secrets.token_hex(8)}"
+    untainted = settings.cluster.num_nodes == 0 or settings.cluster.no_dedicated
+    sans = ["127.0.0.1", "localhost", MASTER, master.address]
+    if settings.cluster.api_server_address not in (*sans, "0.0.0.0"):
+        sans.append(settings.cluster.api_server_address)
+    cgroup_v1 = cluster.engine.facts().cgroup_version == "1"
+    text = Template((CONFIG_DIR / "kubeadm-init.yaml").read_text()).substitute(
+        token=token,
+        master_address=master.address,
+        master_taints="[]" if untainted else "null",
+        ignore_preflight_errors=_ignored_preflight(cluster),
+        version=cluster.artifacts.version,
+        cluster_name=settings.cluster.name,
+        pod_subnet=POD_SUBNET,
+        service_subnet=SERVICE_SUBNET,
+        cert_sans=json.dumps(sans),
+        fail_cgroup_v1="false" if cgroup_v1 else "true",
+    )
+    # The token lives only on the master (0600), never in logs or our state.
+    cluster.objects.put_files(MASTER, KUBEADM_DIR, {"kubeadm.yaml": text.encode(), "token": token.encode()}, mode=0o600)
+    verbosity = ["--v=2"] if CONSOLE.verbosity >= 3 else []
+    cluster.run(
+        MASTER,
+        ["kubeadm", "init", f"--config={KUBEADM_DIR}/kubeadm.yaml", "--skip-token-print", *verbosity],
+        "kubeadm init",
+    )
+
+
+def kubeadm_join(cluster: Cluster) -> None:
+    if not cluster.workers:
+        return
+    token = cluster.objects.get_file(MASTER, f"{KUBEADM_DIR}/token").decode().strip()
+    template = Template((CONFIG_DIR / "kubeadm-join.yaml").read_text())
+    ignored = _ignored_preflight(cluster)
+
+    def join(spec: NodeSpec) -> None:
+        text = template.substitute(
+            token=token, node_name=spec.name, node_address=spec.address, ignore_preflight_errors=ignored
+        )
+        cluster.objects.put_files(spec.name, KUBEADM_DIR, {"kubeadm-join.yaml": text.encode()}, mode=0o600)
+        cluster.run(spec.name, ["kubeadm", "join", f"--config={KUBEADM_DIR}/kubeadm-join.yaml"], "kubeadm join")
+
+    with ThreadPoolExecutor(max_workers=len(cluster.workers)) as pool:
+        for future in [pool.submit(join, spec) for spec in cluster.workers]:
+            future.result()
+
+
+def pod_network(cluster: Cluster) -> None:
+    """Bridge CNI: each node's pods on a bridge in its podCIDR, routes to the
+    other nodes' podCIDRs through their addresses, masquerade when leaving."""
+    cidrs = pod_cidrs(cluster)
+    for spec in cluster.nodes:
+        routes = " ".join(f"{cidrs[o.name]}@{o.address}" for o in cluster.nodes if o.name != spec.name)
+        env = f"POD_CIDR={cidrs[spec.name]}\nCLUSTER_CIDR={POD_SUBNET}\nROUTES='{routes}'\n"
+        cluster.objects.put_files(spec.name, KUBEADM_DIR, {"cni.env": env.encode()})
+        cluster.run(spec.name, ["systemctl", "restart", "cni-setup.service"], "setting up the pod network")
+
+
+def pod_cidrs(cluster: Cluster) -> dict[str, str]:
+    deadline = time.monotonic() + 120
+    while True:
+        nodes = json.loads(cluster.kubectl("get", "nodes", "-o", "json"))["items"]
+        cidrs = {n["metadata"]["name"]: n["spec"].get("podCIDR") for n in nodes}
+        if all(cidrs.get(spec.name) for spec in cluster.nodes):
+            return cidrs
+        if time.monotonic() > deadline:
+            missing = [s.name for s in cluster.nodes if not cidrs.get(s.name)]
+            raise UserError(f"no pod network range was given to {', '.join(missing)} within 120s")
+        time.sleep(1)
+
+
+def wait_ready(cluster: Cluster) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    not_ready: list[str] = []
+    while time.monotonic() < deadline:
+        nodes = json.loads(cluster.kubectl("get", "nodes", "-o", "json"))["items"]
+        ready = {
+            n["metadata"]["name"]
+            for n in nodes
+            if any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"]["conditions"])
+        }
+        not_ready = [spec.name for spec in cluster.nodes if spec.name not in ready]
+        if not not_ready:
+            break
+        time.sleep(1)
+    else:
+        journal = cluster.objects.exec(not_ready[0], ["journalctl", "-u", "kubelet", "-n", "15", "--no-pager"])
+        for text in journal.output.splitlines():
+            CONSOLE.emit(f"    [{not_ready[0]}] {text}")
+        raise UserError(f"{', '.join(not_ready)} not Ready within {READY_TIMEOUT}s (kubelet's last lines above)")
+    # CoreDNS: its pods may not even exist yet right after the nodes turn Ready.
+    while True:
+        pods = json.loads(cluster.kubectl("-n", "kube-system", "get", "pods", "-l", "k8s-app=kube-dns", "-o", "json"))[
+            "items"
+        ]
+        ready = [
+            p
+            for p in pods
+            if any(c["type"] == "Ready" and c["status"] == "True" for c in p.get("status", {}).get("conditions", []))
+        ]
+        if pods and len(ready) == len(pods):
+            break
+        if time.monotonic() > deadline:
+            states = ", ".join(f"{p['metadata']['name']} {p.get('status', {}).get('phase', '?')}" for p in pods)
+            raise UserError(f"CoreDNS not Ready within {READY_TIMEOUT}s ({states or 'no pods'})")
+        time.sleep(1)
+    cluster.objects.put_files(MASTER, KUBEADM_DIR, {"ready": datetime.datetime.now().isoformat().encode()})
+
+
+def write_kubeconfig(cluster: Cluster) -> None:
+    """admin.conf (0600) pointing at the published API server, and kubectl of the cluster's version."""
+    address, port = cluster.objects.published_port(MASTER)
+    client_address = "127.0.0.1" if address in ("", "0.0.0.0") else address
+    text = cluster.objects.get_file(MASTER, ADMIN_CONF).decode()
+    text = text.replace("server: https://kube-master:6443", f"server: https://{client_address}:{port}")
+    target = state_dir() / "admin.conf"
+    partial = target.with_name(".admin.conf.partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    os.chmod(partial, 0o600)
+    partial.replace(target)
+    kubectl = state_dir() / "kubectl"
+    shutil.copyfile(cluster.artifacts.binary("kubectl"), kubectl.with_name(".kubectl.partial"))
+    kubectl.with_name(".kubectl.partial").chmod(0o755)
+    kubectl.with_name(".kubectl.partial").replace(kubectl)
+
+
+# ---------------------------------------------------------------- failure, down, clean
+
+
+def save_logs(cluster: Cluster) -> Path:
+    """Each node's journal (kubelet, containerd) and boot output, for a failed `up`."""
+    directory = logs_dir() / f"up-{datetime.datetime.now():%Y%m%d-%H%M%S}"
+    directory.mkdir(parents=True, exist_ok=True)
+    for container in cluster.objects.containers():
+        parts = []
+        try:
+            parts.append(container.logs(tail=200).decode(errors="replace"))
+            if container.status == "running":
+                journal = cluster.objects.exec(
+                    container.name,
+                    [
+                        "journalctl",
+                        "--no-pager",
+                        "-n",
+                        "2000",
+                        "-u",
+                        "kubelet",
+                        "-u",
+                        "containerd",
+                        "-u",
+                        "import-images",
+                        "-u",
+                        "cni-setup",
+                    ],
+                )
+                parts.append(journal.output)
+        except Exception as err:  # logs are best effort: the failure itself matters more
+            parts.append(f"(could not read logs: {err})")
+        (directory / f"{container.name}.log").write_text("\n".join(parts))
+    return directory
+
+
+def remove_nodes(cluster_or_objects) -> list[str]:
+    objects = cluster_or_objects.objects if isinstance(cluster_or_objects, Cluster) else cluster_or_objects
+    removed = []
+    for container in objects.containers():
+        if container.labels.get(f"{LABEL}.role") in ("master", "worker"):
+            objects.remove_container(container.name)
+            objects.remove_volume(f"{container.name}-containerd")
+            removed.append(container.name)
+    return removed
+
+
+def down(settings: Settings) -> list[str]:
+    objects = Objects(Engine.connect(), settings.cluster.name)
+    removed = remove_nodes(objects)
+    (state_dir() / "admin.conf").unlink(missing_ok=True)
+    return removed
+
+
+def clean(settings: Settings) -> list[str]:
+    """Everything the tool made in the engine for this cluster, found by label."""
+    engine = Engine.connect()
+    objects = Objects(engine, settings.cluster.name)
+    removed = [f"container {name}" for name in remove_nodes(objects)]
+    for container in objects.containers():
+        objects.remove_container(container.name)
+        removed.append(f"container {container.name}")
+    for volume in objects.volumes():
+        objects.remove_volume(volume.name)
+        removed.append(f"volume {volume.name}")
+    for network in objects.networks():
+        try:
+            network.remove()
+            removed.append(f"network {network.name}")
+        except Exception as err:
+            raise EngineError(f"cannot remove network {network.name}: {err}") from None
+    for image in engine.client.images.list(filters={"label": f"{LABEL}.role"}):
+        engine.client.images.remove(image.id, force=True)
+        removed.append(f"image {(image.tags or [image.short_id])[0]}")
+    (state_dir() / "admin.conf").unlink(missing_ok=True)
+    return removed

@@ -1,0 +1,142 @@
+"""The node image: a Debian base with systemd and containerd (made by
+mmdebstrap), plus the chosen Kubernetes binaries and its images preloaded.
+
+Written as an archive by our own code and loaded into the engine through its
+API, so no registry and no `docker build` are involved, and a remote engine
+works the same.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from string import Template
+
+from docker.errors import DockerException
+
+from tasks import debian, oci
+from tasks.artifacts import ArtifactSet
+from tasks.engine import Engine
+from tasks.errors import UserError
+from tasks.paths import IMAGES_DIR, cache_dir
+from tasks.settings import Settings
+
+NODE_DIR = IMAGES_DIR / "node"
+CUSTOMIZE_HOOK = NODE_DIR / "customize-hook.sh"
+# containerd 2.x comes from forky (Kubernetes 1.34/1.35 want 1.7.28+ or 2.x;
+# trixie has 1.7.24), systemd from trixie: forky's systemd (258+) refuses to
+# boot on cgroup v1 hosts.
+CONTAINERD_SUITE = "forky"
+NODE_PACKAGES = [
+    "systemd",
+    "systemd-sysv",
+    "dbus",
+    "iptables",
+    "nftables",
+    "iproute2",
+    "ca-certificates",
+    "procps",
+    "kmod",
+    "conntrack",
+    "ethtool",
+    "socat",
+    "util-linux",
+    "mount",
+    "iputils-ping",
+    "ipset",
+]
+FROM_CONTAINERD_SUITE = ["containerd", "runc", "containernetworking-plugins"]
+NODE_BINARIES = ("kubeadm", "kubelet", "kubectl", "crictl")
+RECIPE = "1"
+
+
+def base_suite(settings: Settings) -> str:
+    return "trixie" if settings.node.debian_suite == "auto" else settings.node.debian_suite
+
+
+def base_packages(suite: str) -> list[str]:
+    if suite == CONTAINERD_SUITE:
+        return [*NODE_PACKAGES, *FROM_CONTAINERD_SUITE]
+    return [*NODE_PACKAGES, *(f"{name}/{CONTAINERD_SUITE}" for name in FROM_CONTAINERD_SUITE)]
+
+
+def base_path(suite: str) -> Path:
+    return cache_dir() / "debian" / f"node-base-{suite}.tar"
+
+
+def base_inputs() -> list[Path]:
+    """Our files the base is made from: a change to any rebuilds it."""
+    return sorted(p for p in NODE_DIR.rglob("*") if p.is_file() and p.name != "containerd.toml")
+
+
+def build_base(settings: Settings) -> None:
+    suite = base_suite(settings)
+    extra = () if suite == CONTAINERD_SUITE else (CONTAINERD_SUITE,)
+    debian.rootfs(
+        suite,
+        base_packages(suite),
+        base_path(suite),
+        f"the node base (Debian {suite})",
+        customize_hook=CUSTOMIZE_HOOK,
+        extra_suites=extra,
+        mirror=settings.node.debian_mirror or None,
+    )
+
+
+def archive_path(artifacts: ArtifactSet) -> Path:
+    return artifacts.root / "node-image.tar"
+
+
+def tag(artifacts: ArtifactSet) -> str:
+    return f"kubeadm-local-cluster/node:{artifacts.version}"
+
+
+def build_archive(settings: Settings, artifacts: ArtifactSet) -> None:
+    pause = artifacts.images()["pause"]
+    containerd = Template((NODE_DIR / "containerd.toml").read_text()).substitute(pause_image=pause)
+    files = [
+        *(oci.FileEntry(f"usr/bin/{name}", source=artifacts.binary(name), mode=0o755) for name in NODE_BINARIES),
+        oci.FileEntry("etc/containerd/config.toml", data=containerd.encode()),
+        oci.FileEntry("etc/kubeadm-local-cluster/version", data=f"{artifacts.version}\n".encode()),
+    ]
+    images = tuple(
+        oci.FileEntry(f"opt/kubeadm-local-cluster/images/{archive.name}", source=archive)
+        for archive in sorted((artifacts.root / "images").glob("*.tar"))
+    )
+    config = oci.ImageConfig(
+        entrypoint=("/usr/local/bin/entrypoint",),
+        env=("container=docker", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
+        stop_signal="SIGRTMIN+3",  # systemd's way to shut down cleanly
+        labels={
+            "io.kubeadm-local-cluster.role": "node-image",
+            "io.kubeadm-local-cluster.kubernetes-version": artifacts.version,
+            "io.kubeadm-local-cluster.debian-suite": base_suite(settings),
+        },
+    )
+    image_id = oci.write_image(
+        archive_path(artifacts),
+        [tag(artifacts)],
+        [oci.Layer(tar=base_path(base_suite(settings))), oci.Layer(files=tuple(files)), oci.Layer(files=images)],
+        config,
+    )
+    (artifacts.root / "node-image.json").write_text(json.dumps({"id": image_id, "tag": tag(artifacts)}) + "\n")
+
+
+def expected_id(artifacts: ArtifactSet) -> str | None:
+    try:
+        return json.loads((artifacts.root / "node-image.json").read_text())["id"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def loaded(artifacts: ArtifactSet) -> bool:
+    """uptodate: does the engine hold exactly the image this archive makes?"""
+    try:
+        engine = Engine.connect(timeout=10)
+        return expected_id(artifacts) is not None and engine.image_id(tag(artifacts)) == expected_id(artifacts)
+    except (UserError, DockerException, OSError):  # an uptodate check must not abort the run: redo the step
+        return False
+
+
+def load(settings: Settings, artifacts: ArtifactSet) -> None:
+    Engine.connect().load_image(archive_path(artifacts))

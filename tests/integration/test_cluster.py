@@ -1,0 +1,294 @@
+"""A real cluster: the real engine, real kubeadm, real kubectl against it.
+
+The workloads use a busybox image made here from Debian's busybox-static
+package (no registry), loaded into the nodes' containerd.
+"""
+
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import GO_CACHES, VERSION, local_cluster
+
+pytestmark = pytest.mark.integration
+
+BUSYBOX = "kubeadm-local-cluster.invalid/busybox:test"
+LABEL = "io.kubeadm-local-cluster.cluster=kubeadm-local-cluster"
+
+
+def docker(*args, check=False) -> subprocess.CompletedProcess:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=300, check=check)
+
+
+class Kubectl:
+    def __init__(self, home: Path):
+        self.state = home / ".kubeadm-local-cluster"
+
+    def __call__(self, *args, check=True, timeout=120) -> str:
+        result = subprocess.run(
+            [str(self.state / "kubectl"), f"--kubeconfig={self.state / 'admin.conf'}", *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)}: {result.stdout} {result.stderr}")
+        return result.stdout
+
+    def json(self, *args):
+        return json.loads(self(*args, "-o", "json"))
+
+
+@pytest.fixture(scope="session")
+def busybox_archive(shared_home):
+    """A busybox image archive from Debian's busybox-static, by our own code."""
+    from tasks import debian, oci
+
+    work = shared_home / "busybox"
+    rootfs = work / "rootfs.tar"
+    if not rootfs.exists():
+        home = os.environ["HOME"]
+        os.environ["HOME"] = str(shared_home)  # its build log goes to the session's state directory
+        try:
+            debian.rootfs("trixie", ["busybox-static"], rootfs, "busybox test image", variant="extract")
+        finally:
+            os.environ["HOME"] = home
+    applets = ["sh", "sleep", "wget", "nslookup", "httpd", "ping", "cat", "echo", "hostname", "ip"]
+    links = tuple(oci.FileEntry(f"bin/{name}", link="/usr/bin/busybox") for name in applets)
+    archive = work / "busybox.tar"
+    oci.write_image(archive, [BUSYBOX], [oci.Layer(tar=rootfs), oci.Layer(files=links)], oci.ImageConfig(cmd=("sh",)))
+    return archive
+
+
+def load_busybox(archive: Path, nodes: list[str]) -> None:
+    for node in nodes:
+        docker("cp", str(archive), f"{node}:/root/busybox.tar", check=True)
+        docker("exec", node, "ctr", "-n", "k8s.io", "images", "import", "/root/busybox.tar", check=True)
+
+
+def up(home, *args, env=None):
+    result = local_cluster(home, "up", "--kubernetes-version", VERSION, *args, env=env)
+    return result
+
+
+@pytest.fixture(scope="module")
+def cluster(shared_home, busybox_archive):
+    result = up(shared_home)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    load_busybox(busybox_archive, ["kube-master", "kube-node-1", "kube-node-2"])
+    return Kubectl(shared_home), result.stdout
+
+
+def test_up_reports_the_cluster_and_how_to_use_it(cluster):
+    _, out = cluster
+    assert f"Cluster kubeadm-local-cluster is up: 3 nodes, Kubernetes {VERSION}." in out
+    assert "export KUBECONFIG=~/.kubeadm-local-cluster/admin.conf" in out
+    assert "alias kubectl=~/.kubeadm-local-cluster/kubectl" in out
+
+
+def test_three_nodes_ready_at_the_version(cluster):
+    kubectl, _ = cluster
+    nodes = kubectl.json("get", "nodes")["items"]
+    assert sorted(n["metadata"]["name"] for n in nodes) == ["kube-master", "kube-node-1", "kube-node-2"]
+    for node in nodes:
+        assert node["status"]["nodeInfo"]["kubeletVersion"] == VERSION
+        ready = [c for c in node["status"]["conditions"] if c["type"] == "Ready"]
+        assert ready[0]["status"] == "True"
+    assert VERSION in kubectl("version")
+
+
+def test_kubeconfig_is_private_and_the_api_is_on_loopback(cluster, shared_home):
+    admin = shared_home / ".kubeadm-local-cluster" / "admin.conf"
+    assert stat.S_IMODE(admin.stat().st_mode) == 0o600
+    assert "server: https://127.0.0.1:" in admin.read_text()
+    ports = docker("port", "kube-master", "6443").stdout
+    assert ports.startswith("127.0.0.1:"), ports
+
+
+def _pod(name: str, node: str, command: str) -> str:
+    return json.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "labels": {"app": name}},
+            "spec": {
+                "nodeName": node,
+                "terminationGracePeriodSeconds": 1,
+                "containers": [
+                    {"name": "main", "image": BUSYBOX, "imagePullPolicy": "Never", "command": ["sh", "-c", command]}
+                ],
+            },
+        }
+    )
+
+
+def apply(kubectl: Kubectl, manifest: str) -> None:
+    subprocess.run(
+        [str(kubectl.state / "kubectl"), f"--kubeconfig={kubectl.state / 'admin.conf'}", "apply", "-f", "-"],
+        input=manifest,
+        text=True,
+        check=True,
+        capture_output=True,
+    )
+
+
+def test_pods_reach_each_other_across_nodes_and_services_by_dns(cluster):
+    kubectl, _ = cluster
+    apply(
+        kubectl, _pod("web", "kube-node-1", "mkdir -p /www && hostname > /www/index.html && httpd -f -p 8080 -h /www")
+    )
+    apply(kubectl, _pod("client", "kube-node-2", "sleep 3600"))
+    kubectl("wait", "--for=condition=Ready", "pod/web", "pod/client", "--timeout=120s")
+    web_ip = kubectl.json("get", "pod", "web")["status"]["podIP"]
+    by_ip = kubectl("exec", "client", "--", "wget", "-q", "-O", "-", "-T", "5", f"http://{web_ip}:8080/")
+    assert by_ip.strip() == "web"
+    apply(
+        kubectl,
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": "web"},
+                "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]},
+            }
+        ),
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        result = subprocess.run(
+            [
+                str(kubectl.state / "kubectl"),
+                f"--kubeconfig={kubectl.state / 'admin.conf'}",
+                "exec",
+                "client",
+                "--",
+                "wget",
+                "-q",
+                "-O",
+                "-",
+                "-T",
+                "5",
+                "http://web.default.svc.cluster.local/",
+            ],
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode == 0 or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert result.stdout.strip() == "web", result.stderr
+
+
+def test_second_up_does_no_work(cluster, shared_home):
+    result = up(shared_home)
+    assert result.returncode == 0, result.stdout + result.stderr
+    redone = [line for line in result.stdout.splitlines() if line.startswith("✓")]
+    assert [line.split(" (")[0] for line in redone] == ["✓ kubeconfig and kubectl"]
+
+
+def test_down_then_clean_leave_nothing_labelled(cluster, shared_home):
+    assert local_cluster(shared_home, "down").returncode == 0
+    assert docker("ps", "-a", "--filter", f"label={LABEL}", "-q").stdout.strip() == ""
+    assert not (shared_home / ".kubeadm-local-cluster" / "admin.conf").exists()
+    assert local_cluster(shared_home, "clean").returncode == 0
+    for kind in ("volume", "network"):
+        assert docker(kind, "ls", "--filter", f"label={LABEL}", "-q").stdout.strip() == "", kind
+    assert docker("ps", "-a", "--filter", "label=io.kubeadm-local-cluster.role", "-q").stdout.strip() == ""
+
+
+def test_master_only_cluster_is_untainted_and_runs_pods(shared_home, busybox_archive):
+    result = up(shared_home, "--num-nodes", "0")
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    kubectl = Kubectl(shared_home)
+    nodes = kubectl.json("get", "nodes")["items"]
+    assert [n["metadata"]["name"] for n in nodes] == ["kube-master"]
+    assert not nodes[0]["spec"].get("taints")
+    load_busybox(busybox_archive, ["kube-master"])
+    apply(
+        kubectl,
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": "solo"},
+                "spec": {
+                    "containers": [
+                        {"name": "main", "image": BUSYBOX, "imagePullPolicy": "Never", "command": ["sleep", "3600"]}
+                    ]
+                },
+            }
+        ),
+    )
+    kubectl("wait", "--for=condition=Ready", "pod/solo", "--timeout=120s")
+    assert local_cluster(shared_home, "clean").returncode == 0
+
+
+# ---------------------------------------------------------------- bad cases
+
+
+def test_engine_not_running_is_a_clear_error(shared_home):
+    result = up(shared_home, env={"DOCKER_HOST": "unix:///nonexistent/docker.sock"})
+    assert result.returncode == 1
+    assert "cannot reach the Docker engine at unix:///nonexistent/docker.sock" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_subnet_overlapping_another_network(shared_home):
+    docker("network", "create", "--subnet", "10.211.0.0/16", "overlap-test", check=True)
+    try:
+        result = up(shared_home, "--dind-subnet", "10.211.0.0/16")
+    finally:
+        docker("network", "rm", "overlap-test")
+    assert result.returncode == 1
+    assert "dind.subnet 10.211.0.0/16 overlaps a network the engine already has" in result.stdout
+    assert docker("ps", "-a", "--filter", f"label={LABEL}", "-q").stdout.strip() == ""
+
+
+def test_port_in_use(shared_home):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = up(shared_home, "--api-server-port", str(port))
+    assert result.returncode == 1
+    assert f"cannot publish the API server on 127.0.0.1:{port}: the port is in use" in result.stdout
+    assert docker("ps", "-a", "--filter", f"label={LABEL}", "-q").stdout.strip() == ""
+
+
+def test_interrupted_up_then_up_succeeds(shared_home):
+    environ = {
+        **os.environ,
+        **GO_CACHES,
+        "HOME": str(shared_home),
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+    }
+    environ = {k: v for k, v in environ.items() if not k.startswith("K8S_DIND_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tasks", "up", "--kubernetes-version", VERSION],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environ,
+    )
+    seen = ""
+    for line in process.stdout:
+        seen += line
+        if line.startswith("• kubeadm init"):
+            process.send_signal(signal.SIGINT)
+            break
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, seen + err
+    assert "Traceback" not in err
+    result = up(shared_home)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    nodes = Kubectl(shared_home).json("get", "nodes")["items"]
+    assert len(nodes) == 3
+    assert local_cluster(shared_home, "clean").returncode == 0
