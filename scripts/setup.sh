@@ -20,18 +20,18 @@ python_env() {
 }
 
 # mmdebstrap makes the Debian root filesystems of the node and kube-proxy
-# images without a container registry.
+# images without a container registry; a Kubernetes tree's build uses rsync.
 build_tools() {
-    if command -v mmdebstrap >/dev/null; then
+    if command -v mmdebstrap >/dev/null && command -v rsync >/dev/null; then
         return
     fi
     if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
-        echo "warning: mmdebstrap is missing: install it to build node images without a registry" >&2
+        echo "warning: mmdebstrap or rsync is missing: install them to build node images without a registry" >&2
         return
     fi
-    log "installing mmdebstrap"
+    log "installing mmdebstrap and rsync"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mmdebstrap >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mmdebstrap rsync >/dev/null
 }
 
 engine_answers() {

@@ -17,6 +17,7 @@ Layout: ~/.kubeadm-local-cluster/cache/kubernetes/<version>/
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tarfile
 from dataclasses import dataclass
@@ -174,19 +175,27 @@ def _install(source: Path, target: Path) -> None:
 def build_in_tree(artifacts: ArtifactSet, name: str, tree: Path) -> None:
     """`make WHAT=cmd/<name>` in the user's Kubernetes tree, then copy the binary."""
     env = {
-        "KUBE_GIT_VERSION": artifacts.version,
         "KUBE_BUILD_PLATFORMS": "linux/" + gobuild.go_env()["GOARCH"],
-        "CGO_ENABLED": "0",
+        # The tree's scripts would otherwise keep caches of their own under _output.
+        **{key: value for key, value in go_caches().items() if key not in os.environ},
     }
     if not (tree / ".git").exists():
-        env["KUBE_GIT_TREE_STATE"] = "clean"
+        # No history to read the version from (a tree from an archive).
+        env.update(KUBE_GIT_VERSION=artifacts.version, KUBE_GIT_TREE_STATE="clean")
     run_logged(
         ["make", f"WHAT=cmd/{name}"], artifacts.log(f"tree-{name}"), f"building {name} in {tree}", env=env, cwd=tree
     )
-    built = tree / "_output" / "bin" / name
-    if not built.exists():
-        raise UserError(f"make WHAT=cmd/{name} in {tree} made no {built}")
-    _install(built, artifacts.binary(name))
+    # _output/bin is filled by rsync when the machine has it; the build itself is in _output/local.
+    for built in (tree / "_output" / "bin" / name, tree / "_output" / "local" / "go" / "bin" / name):
+        if built.exists():
+            _install(built, artifacts.binary(name))
+            return
+    raise UserError(f"make WHAT=cmd/{name} in {tree} made no _output/bin/{name}")
+
+
+def go_caches() -> dict[str, str]:
+    out = capture(["go", "env", "GOCACHE", "GOMODCACHE"])
+    return dict(zip(("GOCACHE", "GOMODCACHE"), out.split(), strict=False))
 
 
 def tree_fingerprint(tree: Path) -> list:

@@ -337,8 +337,9 @@ class Objects:
             )
             api.start(name)
         except APIError as err:
-            text = _short(getattr(err, "explanation", None) or str(err))
-            if "port is already allocated" in text or "address already in use" in text:
+            full = str(getattr(err, "explanation", None) or err)
+            text = _short(full)
+            if "port is already allocated" in full or "address already in use" in full:
                 raise EngineError(
                     f"cannot publish the API server on {publish[0]}:{publish[1]}: the port is in "
                     "use; choose another with --api-server-port (0 picks a free one)"
