@@ -23,9 +23,12 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import requests
+
 from tasks import debian, gobuild, oci
 from tasks.commands import capture, run_logged
 from tasks.download import fetch
+from tasks.engine import Engine
 from tasks.errors import UserError
 from tasks.paths import IMAGES_DIR, cache_dir, logs_dir
 from tasks.settings import Settings
@@ -59,7 +62,12 @@ class Source:
     checksum: str = ""
 
     def describe(self) -> str:
-        return {"modules": "Go modules", "url": self.detail, "tree": f"the tree {self.detail}"}[self.kind]
+        return {
+            "modules": "Go modules",
+            "url": self.detail,
+            "tree": f"the tree {self.detail}",
+            "release": f"the release at {self.detail}",
+        }[self.kind]
 
 
 def binary_source(settings: Settings, name: str) -> Source:
@@ -70,7 +78,48 @@ def binary_source(settings: Settings, name: str) -> Source:
     url = getattr(source, f"{group}_url")
     if url:
         return Source("url", url, getattr(source, f"{group}_sha1"))
+    if source.release_site:
+        return Source("release", source.release_site.rstrip("/"))
     return Source("modules")
+
+
+# ---------------------------------------------------------------- the release
+
+
+def release_url(site: str, version: str, name: str) -> str:
+    return f"{site}/{version}/bin/linux/{gobuild.go_env()['GOARCH']}/{name}"
+
+
+def fetch_released(site: str, version: str, name: str) -> Path:
+    """A file of the release, verified against the sha256 the release publishes beside it."""
+    url = release_url(site, version, name)
+    checksum_file = cache_dir() / "downloads" / f".{version}-{name}.sha256"
+    checksum_file.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        response = requests.get(f"{url}.sha256", timeout=(10, 60))
+        response.raise_for_status()
+    except requests.RequestException as err:
+        raise UserError(f"cannot get the checksum {url}.sha256: {err}") from None
+    digest = response.text.split()[0].strip().lower() if response.text.strip() else ""
+    if len(digest) != 64:
+        raise UserError(f"{url}.sha256 holds no sha256 digest")
+    return fetch(url, digest, cache_dir() / "downloads" / digest)
+
+
+def download_released_binary(artifacts: ArtifactSet, name: str, source: Source) -> None:
+    _install(fetch_released(source.detail, artifacts.version, name), artifacts.binary(name))
+    check_version(artifacts, name)
+
+
+def download_released_image(artifacts: ArtifactSet, component: str, site: str) -> None:
+    """The release's image archive, tagged as kubeadm asks (the release tags it NAME-ARCH)."""
+    downloaded = fetch_released(site, artifacts.version, f"{component}.tar")
+    oci.retag(downloaded, artifacts.image(component), [artifacts.images()[component]])
+
+
+def save_engine_image(artifacts: ArtifactSet, component: str) -> None:
+    """etcd, CoreDNS and pause are not in the release: from the engine, pre-loaded or pulled."""
+    Engine.connect().save_image(artifacts.images()[component], artifacts.image(component))
 
 
 @dataclass(frozen=True)

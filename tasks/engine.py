@@ -110,6 +110,22 @@ class Engine:
         except ImageNotFound:
             return None
 
+    def save_image(self, ref: str, archive) -> None:
+        """ref as a `docker save` archive; pulled first when the engine lacks it."""
+        try:
+            image = self.client.images.get(ref)
+        except ImageNotFound:
+            try:
+                image = self.client.images.pull(ref)
+            except APIError as err:
+                raise EngineError(f"{ref} is neither in the engine nor can it be pulled: {_short(str(err))}") from None
+        partial = archive.with_name(f".{archive.name}.partial")
+        archive.parent.mkdir(parents=True, exist_ok=True)
+        with open(partial, "wb") as out:
+            for chunk in image.save(named=ref):
+                out.write(chunk)
+        partial.replace(archive)
+
     def import_rootfs(self, data: bytes, ref: str, labels: dict[str, str], command: list[str]) -> None:
         repository, _, tag = ref.partition(":")
         changes = [f"LABEL {k}={v}" for k, v in labels.items()]

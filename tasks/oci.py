@@ -173,3 +173,22 @@ def read_tags(archive: Path) -> list[str]:
     with tarfile.open(archive) as tar:
         manifest = json.load(tar.extractfile("manifest.json"))
     return [tag for entry in manifest for tag in entry.get("RepoTags") or []]
+
+
+def retag(source: Path, target: Path, tags: list[str]) -> None:
+    """Copy a `docker save` archive with other tags (atomically)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.partial")
+    with tarfile.open(source) as original, tarfile.open(partial, "w", format=tarfile.PAX_FORMAT) as copy:
+        for member in original:
+            if member.name == "manifest.json":
+                manifest = json.load(original.extractfile(member))
+                for entry in manifest:
+                    entry["RepoTags"] = list(tags)
+                payload = json.dumps(manifest).encode()
+                copy.addfile(_tar_info("manifest.json", tarfile.REGTYPE, 0o644, len(payload)), io.BytesIO(payload))
+            elif member.name == "repositories":
+                continue  # the old names; docker load and ctr read manifest.json
+            else:
+                copy.addfile(member, original.extractfile(member) if member.isfile() else None)
+    os.replace(partial, target)

@@ -213,6 +213,8 @@ def task_kubernetes(artifacts: art.ArtifactSet):
             task["file_dep"] = [str(artifacts.module_dir / "go.sum")]
         elif source.kind == "url":
             task["actions"] = [(step(art.download_binary), [artifacts, name, source])]
+        elif source.kind == "release":
+            task["actions"] = [(step(art.download_released_binary), [artifacts, name, source])]
         else:
             task["actions"] = [(step(art.build_in_tree), [artifacts, name, art.Path(source.detail)])]
             state["tree"] = art.tree_fingerprint(art.Path(source.detail))
@@ -255,6 +257,8 @@ _component.doc = {
 
 @_needed_by_artifacts
 def task_etcd(artifacts: art.ArtifactSet):
+    if context.settings().source.release_site:
+        return  # its image comes from the engine
     """etcd at the version kubeadm asks for, from its Go modules"""
     yield _component(
         "etcd", "etcd", art.build_etcd, artifacts, ["etcd", "etcdctl"], [art.gobuild.TEMPLATES / "etcd.go.mod"]
@@ -263,6 +267,8 @@ def task_etcd(artifacts: art.ArtifactSet):
 
 @_needed_by_artifacts
 def task_coredns(artifacts: art.ArtifactSet):
+    if context.settings().source.release_site:
+        return  # its image comes from the engine
     """CoreDNS at the version kubeadm asks for, from its Go modules"""
     yield _component(
         "coredns",
@@ -276,6 +282,8 @@ def task_coredns(artifacts: art.ArtifactSet):
 
 @_needed_by_artifacts
 def task_pause(artifacts: art.ArtifactSet):
+    if context.settings().source.release_site:
+        return  # its image comes from the engine
     """the pause program (our own, images/pause)"""
     yield _component("pause", "pause", art.build_pause, artifacts, ["pause"], [IMAGES_DIR / "pause" / "main.go"])
 
@@ -309,23 +317,39 @@ def task_kube_proxy_base():
 @_needed_by_artifacts
 def task_images(artifacts: art.ArtifactSet):
     """control-plane images, tagged as kubeadm expects"""
-    suite = context.settings().node.debian_suite
+    settings = context.settings()
+    suite = settings.node.debian_suite
     suite = "trixie" if suite == "auto" else suite
     for component, binaries in art.IMAGE_BINARIES.items():
         base = art.kube_proxy_base(suite) if component == "kube-proxy" else None
-        yield {
+        source = art.binary_source(settings, component) if component in art.SERVER_BINARIES else None
+        task = {
             "name": component,
             "doc": f"the {component} image",
-            "actions": [(step(art.build_image), [artifacts, component, base])],
-            "file_dep": [
+            "targets": [str(artifacts.image(component))],
+            "uptodate": [
+                config_changed(
+                    _recipe(source=dataclasses.asdict(source) if source else None, release=settings.source.release_site)
+                )
+            ],
+        }
+        if source is not None and source.kind == "release":
+            task["actions"] = [(step(art.download_released_image), [artifacts, component, source.detail])]
+            task["file_dep"] = [str(artifacts.image_list)]
+            task["meta"] = {"title": f"{component} image {artifacts.version} from {source.describe()}"}
+        elif source is None and settings.source.release_site:
+            task["actions"] = [(step(art.save_engine_image), [artifacts, component])]
+            task["file_dep"] = [str(artifacts.image_list)]
+            task["meta"] = {"title": f"{component} image from the engine (pre-loaded or pulled)"}
+        else:
+            task["actions"] = [(step(art.build_image), [artifacts, component, base])]
+            task["file_dep"] = [
                 str(artifacts.image_list),
                 *(str(artifacts.binary(b)) for b in binaries),
                 *([str(base)] if base else []),
-            ],
-            "targets": [str(artifacts.image(component))],
-            "uptodate": [config_changed(_recipe())],
-            "meta": {"title": f"{component} image for Kubernetes {artifacts.version}"},
-        }
+            ]
+            task["meta"] = {"title": f"{component} image for Kubernetes {artifacts.version}"}
+        yield task
 
 
 def task_artifacts():

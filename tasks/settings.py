@@ -256,6 +256,14 @@ SCHEMA: tuple[Setting, ...] = (
     ),
     Setting("source.buildKubectl", "build-kubectl", boolean, "Build kubectl in k8sDir.", "no-build-kubectl"),
     Setting("source.k8sDir", "k8s-dir", directory, "Kubernetes source tree for the build settings."),
+    Setting(
+        "source.releaseSite",
+        "release-site",
+        url,
+        "Download the release's binaries and images from this site (such as https://dl.k8s.io/release) "
+        "instead of building them from Go modules; etcd, CoreDNS and pause then come from the engine "
+        "(pre-loaded or pulled).",
+    ),
     *_binary_url("kubeadm", "kubeadm"),
     *_binary_url("hyperkube", "kubelet and the control-plane binaries (a hyperkube)"),
     *_binary_url("kubectl", "kubectl"),
@@ -320,6 +328,7 @@ class Source:
     build_hyperkube: bool
     build_kubectl: bool
     k8s_dir: str
+    release_site: str
     kubeadm_url: str
     kubeadm_sha1: str
     hyperkube_url: str

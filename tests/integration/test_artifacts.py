@@ -234,3 +234,45 @@ def test_kubeadm_built_in_a_kubernetes_tree(built, shared_home, kubernetes_tree)
     assert out.strip() == VERSION
     back = local_cluster(shared_home, "artifacts", "--kubernetes-version", VERSION)
     assert back.returncode == 0 and f"✓ kubeadm {VERSION} from Go modules" in back.stdout
+
+
+def test_release_site_binaries_and_images(built, shared_home, release_site):
+    """A local server laid out like the release site (nothing outside answers
+    here): binaries and image archives with their published sha256. etcd,
+    CoreDNS and pause are not released there: they are pre-loaded into the engine."""
+    import hashlib
+    import shutil
+
+    from tasks.oci import retag
+
+    version = VERSIONS[0]
+    root, url = release_site
+    released = root / version / "bin" / "linux" / "amd64"
+    released.mkdir(parents=True)
+    for name in VERSION_COMMANDS:
+        shutil.copy(built[version] / "bin" / name, released / name)
+    for component in ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy"):
+        retag(
+            built[version] / "images" / f"{component}.tar",
+            released / f"{component}.tar",
+            [f"registry.k8s.io/{component}-amd64:{version}"],
+        )
+    for file in list(released.iterdir()):
+        (released / f"{file.name}.sha256").write_text(hashlib.sha256(file.read_bytes()).hexdigest())
+    for component in ("etcd", "coredns", "pause"):
+        subprocess.run(
+            ["docker", "load", "-i", str(built[version] / "images" / f"{component}.tar")],
+            check=True,
+            capture_output=True,
+        )
+    result = local_cluster(shared_home, "artifacts", "--kubernetes-version", version, "--release-site", url)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    for name in VERSION_COMMANDS:
+        assert f"✓ {name} {version} from the release at {url}" in result.stdout
+    for component in ("etcd", "coredns", "pause"):
+        assert f"✓ {component} image from the engine (pre-loaded or pulled)" in result.stdout
+    listed = json.loads((built[version] / "images.json").read_text())["images"]
+    present = [tag for archive in sorted((built[version] / "images").glob("*.tar")) for tag in read_tags(archive)]
+    assert sorted(present) == sorted(listed)
+    back = local_cluster(shared_home, "artifacts", "--kubernetes-version", version)
+    assert back.returncode == 0, back.stdout[-3000:]

@@ -36,3 +36,13 @@ def test_archive_is_tagged_and_holds_the_program(tmp_path):
 def test_no_partial_archive_is_left_behind(tmp_path):
     _image(tmp_path / "images", "pause.tar")
     assert sorted(p.name for p in (tmp_path / "images").iterdir()) == ["pause.tar"]
+
+
+def test_retag_keeps_the_image_and_changes_only_the_tags(tmp_path):
+    from tasks.oci import retag
+
+    _image(tmp_path / "a", "pause.tar")
+    retag(tmp_path / "a" / "pause.tar", tmp_path / "b" / "pause.tar", ["registry.k8s.io/pause:other"])
+    assert read_tags(tmp_path / "b" / "pause.tar") == ["registry.k8s.io/pause:other"]
+    with tarfile.open(tmp_path / "a" / "pause.tar") as a, tarfile.open(tmp_path / "b" / "pause.tar") as b:
+        assert sorted(a.getnames()) == sorted(b.getnames())
