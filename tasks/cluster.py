@@ -154,6 +154,8 @@ def create_nodes(cluster: Cluster) -> None:
         raise UserError(f"cluster.cniPlugin {cluster.settings.cluster.cni_plugin} is not built yet: only bridge works")
     if cluster.complete():
         return
+    if restart_stopped(cluster):
+        return
     remove_nodes(cluster)
     mode = cluster.objects.node_mode()
     if mode != "privileged":
@@ -173,6 +175,29 @@ def create_nodes(cluster: Cluster) -> None:
         )
     with ThreadPoolExecutor(max_workers=len(cluster.nodes)) as pool:
         list(pool.map(lambda spec: wait_for_boot(cluster, spec.name), cluster.nodes))
+
+
+def restart_stopped(cluster: Cluster) -> bool:
+    """Nodes that exist, made for these settings, but stopped (the engine or the
+    host restarted): start them again with their state, rather than make them afresh."""
+    wanted = config_hash(cluster.settings, cluster.artifacts)
+    containers = {c.name: c for c in cluster.objects.containers()}
+    if sorted(containers) != sorted(spec.name for spec in cluster.nodes):
+        return False
+    if any(c.labels.get(f"{LABEL}.config") != wanted for c in containers.values()):
+        return False
+    stopped = [name for name, c in containers.items() if c.status != "running"]
+    if not stopped:
+        return False
+    log.info("starting the stopped nodes %s", ", ".join(sorted(stopped)))
+    for name in stopped:
+        cluster.engine.client.api.start(name)
+    with ThreadPoolExecutor(max_workers=len(cluster.nodes)) as pool:
+        list(pool.map(lambda spec: wait_for_boot(cluster, spec.name), cluster.nodes))
+    if cluster.has_file(MASTER, READY_MARKER):
+        return True
+    log.info("the stopped cluster was never finished: making it afresh")
+    return False
 
 
 def wait_for_boot(cluster: Cluster, node: str) -> None:

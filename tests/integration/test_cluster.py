@@ -191,7 +191,19 @@ def test_second_up_does_no_work(cluster, shared_home):
     result = up(shared_home)
     assert result.returncode == 0, result.stdout + result.stderr
     redone = [line for line in result.stdout.splitlines() if line.startswith("✓")]
-    assert [line.split(" (")[0] for line in redone] == ["✓ kubeconfig and kubectl"]
+    assert [line.split(" (")[0] for line in redone] == ["✓ nodes Ready, CoreDNS Ready", "✓ kubeconfig and kubectl"]
+
+
+def test_up_starts_stopped_nodes_again_with_their_workloads(cluster, shared_home):
+    kubectl, _ = cluster
+    before = kubectl.json("get", "pod", "web")["metadata"]["uid"]
+    docker("stop", "kube-master", "kube-node-1", "kube-node-2", check=True)
+    result = up(shared_home)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "starting the stopped nodes kube-master, kube-node-1, kube-node-2" in result.stdout
+    assert "✓ kubeadm init" not in result.stdout
+    kubectl("wait", "--for=condition=Ready", "pod/web", "pod/client", "--timeout=180s")
+    assert kubectl.json("get", "pod", "web")["metadata"]["uid"] == before
 
 
 def test_down_then_clean_leave_nothing_labelled(cluster, shared_home):
