@@ -294,19 +294,31 @@ def pod_cidrs(cluster: Cluster) -> dict[str, str]:
         time.sleep(1)
 
 
+def _try_json(cluster: Cluster, *args: str) -> dict | None:
+    """kubectl ... -o json, or None while the API server does not answer (yet)."""
+    result = cluster.objects.exec(MASTER, ["kubectl", f"--kubeconfig={ADMIN_CONF}", *args, "-o", "json"])
+    if result.exit_code != 0:
+        return None
+    try:
+        return json.loads(result.output)
+    except ValueError:
+        return None
+
+
 def wait_ready(cluster: Cluster) -> None:
     deadline = time.monotonic() + READY_TIMEOUT
-    not_ready: list[str] = []
+    not_ready: list[str] = [spec.name for spec in cluster.nodes]
     while time.monotonic() < deadline:
-        nodes = json.loads(cluster.kubectl("get", "nodes", "-o", "json"))["items"]
-        ready = {
-            n["metadata"]["name"]
-            for n in nodes
-            if any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"]["conditions"])
-        }
-        not_ready = [spec.name for spec in cluster.nodes if spec.name not in ready]
-        if not not_ready:
-            break
+        listed = _try_json(cluster, "get", "nodes")
+        if listed is not None:
+            ready = {
+                n["metadata"]["name"]
+                for n in listed["items"]
+                if any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"]["conditions"])
+            }
+            not_ready = [spec.name for spec in cluster.nodes if spec.name not in ready]
+            if not not_ready:
+                break
         time.sleep(1)
     else:
         journal = cluster.objects.exec(not_ready[0], ["journalctl", "-u", "kubelet", "-n", "15", "--no-pager"])
@@ -315,9 +327,8 @@ def wait_ready(cluster: Cluster) -> None:
         raise UserError(f"{', '.join(not_ready)} not Ready within {READY_TIMEOUT}s (kubelet's last lines above)")
     # CoreDNS: its pods may not even exist yet right after the nodes turn Ready.
     while True:
-        pods = json.loads(cluster.kubectl("-n", "kube-system", "get", "pods", "-l", "k8s-app=kube-dns", "-o", "json"))[
-            "items"
-        ]
+        listed = _try_json(cluster, "-n", "kube-system", "get", "pods", "-l", "k8s-app=kube-dns")
+        pods = (listed or {}).get("items", [])
         ready = [
             p
             for p in pods

@@ -390,7 +390,10 @@ def _after_failure(err: UserError) -> str:
     try:
         cluster = _cluster()
         saved = clu.save_logs(cluster)
-        if cluster.retain:
+        if cluster.has_file(clu.MASTER, clu.READY_MARKER):
+            # A cluster that was complete before this run is the user's: keep it.
+            kept = "the cluster's nodes were kept (it was complete before)"
+        elif cluster.retain:
             kept = "the node containers were kept (--retain)"
         else:
             clu.remove_nodes(cluster)
