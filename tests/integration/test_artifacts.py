@@ -18,8 +18,8 @@ from tests.integration.conftest import GO_CACHES, VERSION, local_cluster
 pytestmark = pytest.mark.integration
 
 # v1.34.x is the release the cluster tests use; more versions (e.g. the
-# current stable) can be added with K8S_DIND_TEST_VERSIONS=v1.37.2,...
-VERSIONS = [VERSION, *filter(None, os.environ.get("K8S_DIND_TEST_VERSIONS", "").split(","))]
+# current stable) can be added with LOCAL_CLUSTER_TEST_VERSIONS=v1.37.2,...
+VERSIONS = [VERSION, *filter(None, os.environ.get("LOCAL_CLUSTER_TEST_VERSIONS", "").split(","))]
 VERSION_COMMANDS = {
     "kubeadm": ["version", "-o", "short"],
     "kubectl": ["version", "--client"],
