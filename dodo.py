@@ -5,6 +5,7 @@ task loader, which builds the settings and takes the run lock."""
 
 from tasks.pipeline import (  # noqa: F401  (doit finds task creators by name)
     DOIT_CONFIG,
+    task_addons,
     task_artifacts,
     task_clean,
     task_config,

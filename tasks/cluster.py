@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
+import requests
 from docker.errors import DockerException
 
 from tasks import node_image
@@ -32,6 +33,7 @@ from tasks.engine import LABEL, Engine, EngineError, Objects
 from tasks.errors import UserError
 from tasks.paths import CONFIG_DIR, logs_dir, state_dir
 from tasks.settings import Settings
+from tasks.versions import Version
 
 MASTER = "kube-master"
 POD_SUBNET = "10.244.0.0/16"
@@ -157,6 +159,13 @@ def create_nodes(cluster: Cluster) -> None:
     if restart_stopped(cluster):
         return
     remove_nodes(cluster)
+    if Version.parse(cluster.artifacts.version) >= Version(1, 36, 0):
+        # containerd's own support table: Kubernetes 1.36 wants 2.2+; Debian has 2.1.
+        log.warning(
+            "Kubernetes %s is newer than the nodes' containerd 2.1 is supported for (2.2+ wanted); "
+            "it came up in our tests, but use v1.35 or older for a supported pair",
+            cluster.artifacts.version,
+        )
     mode = cluster.objects.node_mode()
     if mode != "privileged":
         log.info("--privileged is refused here: nodes run in %s mode", mode)
@@ -303,6 +312,27 @@ def _try_json(cluster: Cluster, *args: str) -> dict | None:
         return json.loads(result.output)
     except ValueError:
         return None
+
+
+def apply_addons(cluster: Cluster) -> None:
+    """cluster.addons: manifest files and URLs are applied with kubectl; named
+    add-ons need images this project does not build yet, and say so."""
+    for entry in cluster.settings.cluster.addons:
+        if "://" in entry:
+            try:
+                response = requests.get(entry, timeout=(10, 60))
+                response.raise_for_status()
+            except requests.RequestException as err:
+                raise UserError(f"cannot download the addon {entry}: {err}") from None
+            manifest, name = response.content, entry.rsplit("/", 1)[-1] or "addon.yaml"
+        elif "/" in entry:
+            manifest, name = Path(entry).read_bytes(), Path(entry).name
+        else:
+            log.warning("addon %s is not built yet (its images cannot be had without a registry): skipped", entry)
+            continue
+        cluster.objects.put_files(MASTER, KUBEADM_DIR, {f"addon-{name}": manifest})
+        cluster.kubectl("apply", "-f", f"{KUBEADM_DIR}/addon-{name}")
+        log.info("addon %s applied", entry)
 
 
 def wait_ready(cluster: Cluster) -> None:

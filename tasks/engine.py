@@ -291,7 +291,10 @@ class Objects:
                 info = tarfile.TarInfo(path)
                 info.size, info.mode = len(data), mode
                 tar.addfile(info, io.BytesIO(data))
-        self.client.api.put_archive(name, directory, buffer.getvalue())
+        try:
+            self.client.api.put_archive(name, directory, buffer.getvalue())
+        except APIError as err:
+            raise EngineError(f"cannot put {', '.join(files)} into {name}:{directory}: {_short(str(err))}") from None
 
     def get_file(self, name: str, path: str) -> bytes:
         stream, _ = self.client.api.get_archive(name, path)

@@ -14,7 +14,7 @@ from doit.tools import config_changed
 from tasks import artifacts as art
 from tasks import cluster as clu
 from tasks import context, doctor, node_image
-from tasks.console import CONSOLE, StatusReporter, log, marks
+from tasks.console import CONSOLE, StatusReporter, marks
 from tasks.errors import UserError
 from tasks.gobuild import KUBERNETES_COMMANDS
 from tasks.paths import IMAGES_DIR, dep_file
@@ -527,6 +527,17 @@ def task_pod_network():
     )
 
 
+def task_addons():
+    """cluster.addons: manifests (files, URLs) applied with kubectl"""
+    return _cluster_task(
+        "addons",
+        "cluster.addons: manifests (files, URLs) applied with kubectl",
+        "addons",
+        clu.apply_addons,
+        ["pod-network"],
+    )
+
+
 def task_ready():
     """wait until every node is Ready and CoreDNS answers"""
     task = _cluster_task(
@@ -534,7 +545,7 @@ def task_ready():
         "wait until every node is Ready and CoreDNS answers",
         "nodes Ready, CoreDNS Ready",
         clu.wait_ready,
-        ["pod-network"],
+        ["addons"],
     )
     # Always asked: a cluster whose nodes were just restarted is complete but
     # not yet Ready, and asking a Ready one costs a second.
@@ -561,9 +572,6 @@ def report_up():
     version = _artifact_set().version
     count = settings.cluster.num_nodes + 1
     state = "~/.kubeadm-local-cluster"
-    skipped = [a for a in settings.cluster.addons]
-    if skipped:
-        log.warning("addons are not built yet; not applied: %s", ", ".join(skipped))
     print(f"Cluster {settings.cluster.name} is up: {count} node{'s' if count > 1 else ''}, Kubernetes {version}.")
     print(f"  export KUBECONFIG={state}/admin.conf")
     print(f"  alias kubectl={state}/kubectl")

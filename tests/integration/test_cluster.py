@@ -216,8 +216,12 @@ def test_down_then_clean_leave_nothing_labelled(cluster, shared_home):
     assert docker("ps", "-a", "--filter", "label=io.kubeadm-local-cluster.role", "-q").stdout.strip() == ""
 
 
-def test_master_only_cluster_is_untainted_and_runs_pods(shared_home, busybox_archive):
-    result = up(shared_home, "--num-nodes", "0")
+def test_master_only_cluster_is_untainted_and_runs_pods(shared_home, busybox_archive, tmp_path):
+    addon = tmp_path / "greeting.yaml"
+    addon.write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: greeting, namespace: default}\ndata: {hello: world}\n"
+    )
+    result = up(shared_home, "--num-nodes", "0", "--addons", f"dashboard,{addon}")
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     kubectl = Kubectl(shared_home)
     nodes = kubectl.json("get", "nodes")["items"]
@@ -240,6 +244,9 @@ def test_master_only_cluster_is_untainted_and_runs_pods(shared_home, busybox_arc
         ),
     )
     kubectl("wait", "--for=condition=Ready", "pod/solo", "--timeout=120s")
+    # Addons: the manifest is applied; dashboard says plainly it is not built yet.
+    assert kubectl.json("get", "configmap", "greeting")["data"] == {"hello": "world"}
+    assert "addon dashboard is not built yet" in result.stdout + result.stderr
     assert local_cluster(shared_home, "clean").returncode == 0
 
 
