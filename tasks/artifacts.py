@@ -30,9 +30,9 @@ from tasks.commands import capture, run_logged
 from tasks.download import fetch
 from tasks.engine import Engine
 from tasks.errors import UserError
-from tasks.paths import IMAGES_DIR, cache_dir, logs_dir
+from tasks.paths import IMAGES_DIR, cache_dir, logs_dir, replacing
 from tasks.settings import Settings
-from tasks.versions import Version
+from tasks.versions import STABLE_RE, Version
 
 # Changing how artifacts are made (a template, a flag) bumps this, so caches rebuild.
 RECIPE = "1"
@@ -196,29 +196,24 @@ def _extract_server_binary(tarball: Path, name: str, target: Path, url: str) -> 
     the single hyperkube binary no longer exists upstream."""
     member = f"kubernetes/server/bin/{name}"
     try:
-        with tarfile.open(tarball) as tar:
+        with tarfile.open(tarball) as tar, replacing(target) as partial:
             source = tar.extractfile(member)
             if source is None:
                 raise KeyError(member)
-            partial = target.with_name(f".{target.name}.partial")
-            target.parent.mkdir(parents=True, exist_ok=True)
             with open(partial, "wb") as out:
                 shutil.copyfileobj(source, out)
+            partial.chmod(0o755)
     except (tarfile.TarError, KeyError):
         raise UserError(
             f"{url} is not a Kubernetes server tarball with {member} "
             "(hyperkubeUrl takes kubernetes-server-linux-ARCH.tar.gz)"
         ) from None
-    partial.chmod(0o755)
-    partial.replace(target)
 
 
 def _install(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.partial")
-    shutil.copyfile(source, partial)
-    partial.chmod(0o755)
-    partial.replace(target)
+    with replacing(target) as partial:
+        shutil.copyfile(source, partial)
+        partial.chmod(0o755)
 
 
 def build_in_tree(artifacts: ArtifactSet, name: str, tree: Path) -> None:
@@ -261,18 +256,13 @@ def tree_fingerprint(tree: Path) -> list:
     return [count, newest]
 
 
+VERSION_ARGS = {"kubeadm": ["version", "-o", "short"], "kubectl": ["version", "--client"]}
+
+
 def check_version(artifacts: ArtifactSet, name: str) -> None:
     """A binary that does not report the version asked for would make a wrong cluster."""
-    argv = (
-        [str(artifacts.binary(name)), "version", "-o", "short"]
-        if name == "kubeadm"
-        else (
-            [str(artifacts.binary(name)), "version", "--client"]
-            if name == "kubectl"
-            else [str(artifacts.binary(name)), "--version"]
-        )
-    )
-    out = capture(argv)
+    asks = VERSION_ARGS.get(name, ["--version"])
+    out = capture([str(artifacts.binary(name)), *asks])
     if artifacts.version not in out:
         raise UserError(f"{name} reports {out.strip()!r}, not {artifacts.version}")
 
@@ -341,15 +331,11 @@ def build_pause(artifacts: ArtifactSet) -> None:
 def crictl_version(kubernetes: str, available: list[str]) -> str:
     """cri-tools releases follow Kubernetes minors: the same minor, else the newest older one."""
     wanted = Version.parse(kubernetes)
-    candidates = [Version.parse(v) for v in available if gobuild_stable(v)]
+    candidates = [Version.parse(v) for v in available if STABLE_RE.match(v)]
     fitting = [v for v in candidates if (v.major, v.minor) <= (wanted.major, wanted.minor)]
     if not fitting:
         raise UserError(f"no cri-tools release suits Kubernetes {kubernetes} (have {', '.join(available)})")
     return str(max(fitting))
-
-
-def gobuild_stable(version: str) -> bool:
-    return "-" not in version
 
 
 def build_crictl(artifacts: ArtifactSet) -> None:

@@ -10,6 +10,7 @@ made for other settings, or left half-made (say by Ctrl-C) is made afresh.
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import ipaddress
 import json
@@ -31,7 +32,7 @@ from tasks.artifacts import ArtifactSet
 from tasks.console import COMMAND, CONSOLE, log
 from tasks.engine import LABEL, Engine, EngineError, Objects
 from tasks.errors import UserError
-from tasks.paths import CONFIG_DIR, logs_dir, state_dir
+from tasks.paths import CONFIG_DIR, logs_dir, replacing, state_dir
 from tasks.settings import Settings
 from tasks.versions import Version
 
@@ -125,19 +126,26 @@ class Cluster:
             kubernetes_version=self.artifacts.version,
         )
 
+    @functools.cached_property
+    def cgroup_v1(self) -> bool:
+        return self.engine.facts().cgroup_version == "1"
+
     # -- is it there?
+    def matching_nodes(self) -> dict | None:
+        """{name: container} when exactly our nodes exist, made for these settings; else None."""
+        wanted = config_hash(self.settings, self.artifacts)
+        containers = {c.name: c for c in self.objects.containers()}
+        if sorted(containers) != sorted(spec.name for spec in self.nodes):
+            return None
+        if any(c.labels.get(f"{LABEL}.config") != wanted for c in containers.values()):
+            return None
+        return containers
+
     def complete(self) -> bool:
         """Every node runs, made for these settings, and the cluster was finished."""
         try:
-            wanted = config_hash(self.settings, self.artifacts)
-            containers = {c.name: c for c in self.objects.containers()}
-            for spec in self.nodes:
-                container = containers.get(spec.name)
-                if container is None or container.status != "running":
-                    return False
-                if container.labels.get(f"{LABEL}.config") != wanted:
-                    return False
-            if len(containers) != len(self.nodes):
+            containers = self.matching_nodes()
+            if containers is None or any(c.status != "running" for c in containers.values()):
                 return False
             return self.has_file(MASTER, READY_MARKER)
         except (UserError, DockerException):  # asked from uptodate: never abort the run, redo the step
@@ -158,7 +166,7 @@ def create_nodes(cluster: Cluster) -> None:
         return
     if restart_stopped(cluster):
         return
-    remove_nodes(cluster)
+    remove_nodes(cluster.objects)
     if Version.parse(cluster.artifacts.version) >= Version(1, 36, 0):
         # containerd's own support table: Kubernetes 1.36 wants 2.2+; Debian has 2.1.
         log.warning(
@@ -189,18 +197,13 @@ def create_nodes(cluster: Cluster) -> None:
 def restart_stopped(cluster: Cluster) -> bool:
     """Nodes that exist, made for these settings, but stopped (the engine or the
     host restarted): start them again with their state, rather than make them afresh."""
-    wanted = config_hash(cluster.settings, cluster.artifacts)
-    containers = {c.name: c for c in cluster.objects.containers()}
-    if sorted(containers) != sorted(spec.name for spec in cluster.nodes):
-        return False
-    if any(c.labels.get(f"{LABEL}.config") != wanted for c in containers.values()):
-        return False
-    stopped = [name for name, c in containers.items() if c.status != "running"]
+    containers = cluster.matching_nodes() or {}
+    stopped = sorted(name for name, c in containers.items() if c.status != "running")
     if not stopped:
         return False
-    log.info("starting the stopped nodes %s", ", ".join(sorted(stopped)))
+    log.info("starting the stopped nodes %s", ", ".join(stopped))
     for name in stopped:
-        cluster.engine.client.api.start(name)
+        cluster.objects.start_container(name)
     with ThreadPoolExecutor(max_workers=len(cluster.nodes)) as pool:
         list(pool.map(lambda spec: wait_for_boot(cluster, spec.name), cluster.nodes))
     if cluster.has_file(MASTER, READY_MARKER):
@@ -226,7 +229,7 @@ def wait_for_boot(cluster: Cluster, node: str) -> None:
 
 def _ignored_preflight(cluster: Cluster) -> str:
     # cgroup v1 hosts: kubeadm 1.35+ fails SystemVerification on them; only there is it ignored.
-    return '["SystemVerification"]' if cluster.engine.facts().cgroup_version == "1" else "[]"
+    return '["SystemVerification"]' if cluster.cgroup_v1 else "[]"
 
 
 def kubeadm_init(cluster: Cluster) -> None:
@@ -237,7 +240,6 @@ def kubeadm_init(cluster: Cluster) -> None:
     sans = ["127.0.0.1", "localhost", MASTER, master.address]
     if settings.cluster.api_server_address not in (*sans, "0.0.0.0"):
         sans.append(settings.cluster.api_server_address)
-    cgroup_v1 = cluster.engine.facts().cgroup_version == "1"
     text = Template((CONFIG_DIR / "kubeadm-init.yaml").read_text()).substitute(
         token=token,
         master_address=master.address,
@@ -248,7 +250,7 @@ def kubeadm_init(cluster: Cluster) -> None:
         pod_subnet=POD_SUBNET,
         service_subnet=SERVICE_SUBNET,
         cert_sans=json.dumps(sans),
-        fail_cgroup_v1="false" if cgroup_v1 else "true",
+        fail_cgroup_v1="false" if cluster.cgroup_v1 else "true",
     )
     # The token lives only on the master (0600), never in logs or our state.
     cluster.objects.put_files(MASTER, KUBEADM_DIR, {"kubeadm.yaml": text.encode(), "token": token.encode()}, mode=0o600)
@@ -379,17 +381,14 @@ def write_kubeconfig(cluster: Cluster) -> None:
     client_address = "127.0.0.1" if address in ("", "0.0.0.0") else address
     text = cluster.objects.get_file(MASTER, ADMIN_CONF).decode()
     text = text.replace("server: https://kube-master:6443", f"server: https://{client_address}:{port}")
-    target = state_dir() / "admin.conf"
-    partial = target.with_name(".admin.conf.partial")
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(text)
-    os.chmod(partial, 0o600)
-    partial.replace(target)
-    kubectl = state_dir() / "kubectl"
-    shutil.copyfile(cluster.artifacts.binary("kubectl"), kubectl.with_name(".kubectl.partial"))
-    kubectl.with_name(".kubectl.partial").chmod(0o755)
-    kubectl.with_name(".kubectl.partial").replace(kubectl)
+    with replacing(state_dir() / "admin.conf") as partial:
+        # Created 0600: the credentials are never readable by others, not even briefly.
+        with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
+            out.write(text)
+        os.chmod(partial, 0o600)
+    with replacing(state_dir() / "kubectl") as partial:
+        shutil.copyfile(cluster.artifacts.binary("kubectl"), partial)
+        partial.chmod(0o755)
 
 
 # ---------------------------------------------------------------- failure, down, clean
@@ -428,8 +427,7 @@ def save_logs(cluster: Cluster) -> Path:
     return directory
 
 
-def remove_nodes(cluster_or_objects) -> list[str]:
-    objects = cluster_or_objects.objects if isinstance(cluster_or_objects, Cluster) else cluster_or_objects
+def remove_nodes(objects: Objects) -> list[str]:
     removed = []
     for container in objects.containers():
         if container.labels.get(f"{LABEL}.role") in ("master", "worker"):

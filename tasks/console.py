@@ -96,11 +96,6 @@ class Console:
             if self._open:
                 self._draw()
 
-    def note(self, line: str) -> None:
-        """A line of the tool's own report, shown unless quiet."""
-        if self.verbosity >= 1:
-            self.emit(line)
-
     def emit(self, line: str, stream=None) -> None:
         with self.lock:
             self._clear()

@@ -4,7 +4,7 @@ No task parses flags or the environment on its own: they all read this."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tasks.settings import Settings, load_settings
 from tasks.versions import resolve
@@ -16,6 +16,8 @@ class Run:
     no_wait: bool = False
     retain: bool = False
     _kubernetes_version: str | None = None
+    # What steps of this run share (one engine connection, say), made on first use.
+    cache: dict = field(default_factory=dict)
 
     def kubernetes_version(self) -> str:
         """The version to use: "stable" resolved once per run (and cached on disk)."""

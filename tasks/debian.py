@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tasks.commands import run_logged
 from tasks.errors import UserError
-from tasks.paths import logs_dir
+from tasks.paths import logs_dir, replacing
 
 APT_SOURCES = (
     Path("/etc/apt/sources.list"),
@@ -58,8 +58,6 @@ def rootfs(
     mirror: str | None = None,
 ) -> float:
     """mmdebstrap a root filesystem tar of the given suite and packages; atomic."""
-    output.parent.mkdir(parents=True, exist_ok=True)
-    partial = output.with_name(f".{output.name}.partial.tar")
     mirror = host_debian_mirror() if mirror is None else mirror
     argv = ["mmdebstrap", f"--variant={variant}", "--include=" + ",".join(packages), *SLIM, *APT_OPTIONS]
     if extract_hook is not None:
@@ -69,14 +67,9 @@ def rootfs(
     if extra_suites:
         # Packages named pkg/suite come from the extra suites; all else from suite.
         argv.append(f'--aptopt=APT::Default-Release "{suite}"')
-    argv += [suite, str(partial)]
-    if mirror:
-        argv += [f"deb {mirror} {name} main" for name in (suite, *extra_suites)]
-    elif extra_suites:
+    if extra_suites and not mirror:
         raise UserError("packages from more than one Debian suite need a mirror: set node.debianMirror")
-    try:
-        seconds = run_logged(argv, logs_dir() / f"{output.stem}.log", f"making {what}")
-        partial.replace(output)
-    finally:
-        partial.unlink(missing_ok=True)
-    return seconds
+    sources = [f"deb {mirror} {name} main" for name in (suite, *extra_suites)] if mirror else []
+    # mmdebstrap tells the output format by the name: keep .tar on the partial.
+    with replacing(output, suffix=".tar") as partial:
+        return run_logged([*argv, suite, str(partial), *sources], logs_dir() / f"{output.stem}.log", f"making {what}")

@@ -13,6 +13,7 @@ import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
 from tasks.errors import UserError
+from tasks.paths import replacing
 from tasks.probe import PROBE_IMAGE, probe_rootfs
 
 LABEL = "io.kubeadm-local-cluster"
@@ -119,12 +120,9 @@ class Engine:
                 image = self.client.images.pull(ref)
             except APIError as err:
                 raise EngineError(f"{ref} is neither in the engine nor can it be pulled: {_short(str(err))}") from None
-        partial = archive.with_name(f".{archive.name}.partial")
-        archive.parent.mkdir(parents=True, exist_ok=True)
-        with open(partial, "wb") as out:
+        with replacing(archive) as partial, open(partial, "wb") as out:
             for chunk in image.save(named=ref):
                 out.write(chunk)
-        partial.replace(archive)
 
     def import_rootfs(self, data: bytes, ref: str, labels: dict[str, str], command: list[str]) -> None:
         repository, _, tag = ref.partition(":")
@@ -230,18 +228,18 @@ class Objects:
             raise EngineError(f"cannot create network {name}: {_short(text)}") from None
 
     # -- containers
-    def container(self, name: str):
-        try:
-            return self.client.containers.get(name)
-        except NotFound:
-            return None
-
     def containers(self, **labels: str) -> list:
         filters = [
             f"{LABEL_CLUSTER}={self.cluster}",
             *(f"{LABEL}.{k.replace('_', '-')}={v}" for k, v in labels.items()),
         ]
         return self.client.containers.list(all=True, filters={"label": filters})
+
+    def start_container(self, name: str) -> None:
+        try:
+            self.client.api.start(name)
+        except APIError as err:
+            raise EngineError(f"cannot start {name}: {_short(str(err))}") from None
 
     def remove_container(self, name: str) -> None:
         try:
@@ -257,9 +255,6 @@ class Objects:
 
     def networks(self) -> list:
         return self.client.networks.list(filters=self.filters)
-
-    def images(self) -> list:
-        return self.client.images.list(filters=self.filters)
 
     # -- inside a container
     def exec(self, name: str, argv: list[str], on_line=None, environment: dict | None = None) -> ExecResult:

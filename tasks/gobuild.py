@@ -13,7 +13,7 @@ from string import Template
 from tasks.commands import capture, run_logged
 from tasks.errors import UserError
 from tasks.oci import ARCHITECTURES
-from tasks.paths import CONFIG_DIR, IMAGES_DIR
+from tasks.paths import CONFIG_DIR, IMAGES_DIR, replacing
 
 TEMPLATES = CONFIG_DIR / "gomod"
 KUBERNETES_COMMANDS = (
@@ -107,17 +107,11 @@ def build(
     tags: tuple[str, ...] = (),
 ) -> float:
     """go build one main package into output, atomically (no half binary on failure)."""
-    output.parent.mkdir(parents=True, exist_ok=True)
-    partial = output.with_name(f".{output.name}.partial")
-    argv = ["go", "build", "-trimpath", "-ldflags", ldflags, "-o", str(partial)]
-    if tags:
-        argv += ["-tags", ",".join(tags)]
-    try:
-        seconds = run_logged([*argv, package], log_file, f"building {what}", env=go_env(), cwd=module_dir)
-        partial.replace(output)
-    finally:
-        partial.unlink(missing_ok=True)
-    return seconds
+    with replacing(output) as partial:
+        argv = ["go", "build", "-trimpath", "-ldflags", ldflags, "-o", str(partial)]
+        if tags:
+            argv += ["-tags", ",".join(tags)]
+        return run_logged([*argv, package], log_file, f"building {what}", env=go_env(), cwd=module_dir)
 
 
 def kubernetes_ldflags(version: str, build_date: str) -> str:

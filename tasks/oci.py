@@ -11,11 +11,12 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import tarfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tasks.paths import replacing
 
 EPOCH = 0  # fixed file times: the same binary gives the same layer
 ARCHITECTURES = {"x86_64": "amd64", "aarch64": "arm64", "amd64": "amd64", "arm64": "arm64"}
@@ -78,11 +79,6 @@ def _tar_info(name: str, kind: bytes, mode: int, size: int = 0) -> tarfile.TarIn
 
 
 def _write_layer(layer: Layer, out: io.BufferedWriter) -> None:
-    if layer.tar is not None:
-        with open(layer.tar, "rb") as source:
-            while chunk := source.read(1 << 20):
-                out.write(chunk)
-        return
     with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
         # Parent directories first, in order, so the layer unpacks anywhere.
         directories = dict(layer.directories)
@@ -120,16 +116,18 @@ def write_image(
     """Write a `docker save` archive; return the image ID (sha256 of its config).
 
     Written to a temporary name and renamed, so an interrupted build never
-    leaves a half archive that looks finished."""
+    leaves a half archive that looks finished. A layer that is already a tar
+    (a Debian root filesystem) goes in as it is, not copied first."""
     archive.parent.mkdir(parents=True, exist_ok=True)
     workdir = archive.parent / f".{archive.name}.parts"
     workdir.mkdir(exist_ok=True)
     try:
         diff_ids, layer_files = [], []
         for number, layer in enumerate(layers):
-            part = workdir / f"layer{number}.tar"
-            with open(part, "wb") as out:
-                _write_layer(layer, out)
+            part = layer.tar or workdir / f"layer{number}.tar"
+            if layer.tar is None:
+                with open(part, "wb") as out:
+                    _write_layer(layer, out)
             digest = _sha256_file(part)
             diff_ids.append(f"sha256:{digest}")
             layer_files.append((f"{digest}/layer.tar", part))
@@ -152,15 +150,13 @@ def write_image(
         config_bytes = json.dumps(image_config, sort_keys=True, separators=(",", ":")).encode()
         image_id = hashlib.sha256(config_bytes).hexdigest()
         manifest = [{"Config": f"{image_id}.json", "RepoTags": list(tags), "Layers": [n for n, _ in layer_files]}]
-        partial = archive.with_name(f".{archive.name}.partial")
-        with tarfile.open(partial, "w", format=tarfile.PAX_FORMAT) as tar:
+        with replacing(archive) as partial, tarfile.open(partial, "w", format=tarfile.PAX_FORMAT) as tar:
             for name, payload in ((f"{image_id}.json", config_bytes), ("manifest.json", json.dumps(manifest).encode())):
                 tar.addfile(_tar_info(name, tarfile.REGTYPE, 0o644, len(payload)), io.BytesIO(payload))
             for name, part in layer_files:
                 tar.addfile(_tar_info(name.split("/")[0], tarfile.DIRTYPE, 0o755))
                 with open(part, "rb") as data:
                     tar.addfile(_tar_info(name, tarfile.REGTYPE, 0o644, part.stat().st_size), data)
-        os.replace(partial, archive)
         return f"sha256:{image_id}"
     finally:
         for leftover in workdir.glob("*"):
@@ -177,9 +173,11 @@ def read_tags(archive: Path) -> list[str]:
 
 def retag(source: Path, target: Path, tags: list[str]) -> None:
     """Copy a `docker save` archive with other tags (atomically)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.partial")
-    with tarfile.open(source) as original, tarfile.open(partial, "w", format=tarfile.PAX_FORMAT) as copy:
+    with (
+        replacing(target) as partial,
+        tarfile.open(source) as original,
+        tarfile.open(partial, "w", format=tarfile.PAX_FORMAT) as copy,
+    ):
         for member in original:
             if member.name == "manifest.json":
                 manifest = json.load(original.extractfile(member))
@@ -191,4 +189,3 @@ def retag(source: Path, target: Path, tags: list[str]) -> None:
                 continue  # the old names; docker load and ctr read manifest.json
             else:
                 copy.addfile(member, original.extractfile(member) if member.isfile() else None)
-    os.replace(partial, target)

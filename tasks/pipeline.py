@@ -186,7 +186,6 @@ def task_kubernetes_module(artifacts: art.ArtifactSet):
         return
     yield {
         "basename": "kubernetes-module",
-        "doc": "resolve the Go modules of the chosen Kubernetes version",
         "actions": [(step(art.prepare_kubernetes_module), [artifacts])],
         "file_dep": [str(art.gobuild.TEMPLATES / "kubernetes.go.mod")],
         "targets": [str(artifacts.module_dir / "go.sum"), str(artifacts.module_dir / "build-date")],
@@ -227,7 +226,6 @@ def task_image_list(artifacts: art.ArtifactSet):
     """the images the chosen kubeadm asks for"""
     yield {
         "basename": "image-list",
-        "doc": "the images the chosen kubeadm asks for",
         "actions": [(step(art.list_images), [artifacts])],
         "file_dep": [str(artifacts.binary("kubeadm"))],
         "targets": [str(artifacts.image_list)],
@@ -238,7 +236,6 @@ def task_image_list(artifacts: art.ArtifactSet):
 def _component(basename: str, title: str, action, artifacts: art.ArtifactSet, binaries: list[str], sources=()):
     return {
         "basename": basename,
-        "doc": _component.doc[basename],
         "actions": [(step(action), [artifacts])],
         "file_dep": [str(artifacts.image_list), *map(str, sources)],
         "targets": [str(artifacts.binary(name)) for name in binaries],
@@ -247,19 +244,11 @@ def _component(basename: str, title: str, action, artifacts: art.ArtifactSet, bi
     }
 
 
-_component.doc = {
-    "etcd": "etcd at the version kubeadm asks for, from its Go modules",
-    "coredns": "CoreDNS at the version kubeadm asks for, with the plugins a cluster uses",
-    "pause": "the pause program (our own, images/pause)",
-    "crictl": "crictl for the nodes (kubeadm's preflight wants it)",
-}
-
-
 @_needed_by_artifacts
 def task_etcd(artifacts: art.ArtifactSet):
-    if context.settings().source.release_site:
-        return  # its image comes from the engine
     """etcd at the version kubeadm asks for, from its Go modules"""
+    if context.settings().source.release_site:
+        return  # with a release site its image comes from the engine
     yield _component(
         "etcd", "etcd", art.build_etcd, artifacts, ["etcd", "etcdctl"], [art.gobuild.TEMPLATES / "etcd.go.mod"]
     )
@@ -267,9 +256,9 @@ def task_etcd(artifacts: art.ArtifactSet):
 
 @_needed_by_artifacts
 def task_coredns(artifacts: art.ArtifactSet):
+    """CoreDNS at the version kubeadm asks for, with the plugins a cluster uses"""
     if context.settings().source.release_site:
-        return  # its image comes from the engine
-    """CoreDNS at the version kubeadm asks for, from its Go modules"""
+        return  # with a release site its image comes from the engine
     yield _component(
         "coredns",
         "CoreDNS",
@@ -282,9 +271,9 @@ def task_coredns(artifacts: art.ArtifactSet):
 
 @_needed_by_artifacts
 def task_pause(artifacts: art.ArtifactSet):
-    if context.settings().source.release_site:
-        return  # its image comes from the engine
     """the pause program (our own, images/pause)"""
+    if context.settings().source.release_site:
+        return  # with a release site its image comes from the engine
     yield _component("pause", "pause", art.build_pause, artifacts, ["pause"], [IMAGES_DIR / "pause" / "main.go"])
 
 
@@ -301,11 +290,9 @@ def task_crictl(artifacts: art.ArtifactSet):
 
 def task_kube_proxy_base():
     """a small Debian root filesystem with iptables and conntrack for kube-proxy's image"""
-    suite = context.settings().node.debian_suite
-    suite = "trixie" if suite == "auto" else suite
+    suite = node_image.base_suite(context.settings())
     return {
         "basename": "kube-proxy-base",
-        "doc": "a small Debian root filesystem with iptables and conntrack for kube-proxy's image",
         "actions": [(step(art.build_kube_proxy_base), [suite])],
         "file_dep": [str(art.KUBE_PROXY_HOOK)],
         "targets": [str(art.kube_proxy_base(suite))],
@@ -318,8 +305,7 @@ def task_kube_proxy_base():
 def task_images(artifacts: art.ArtifactSet):
     """control-plane images, tagged as kubeadm expects"""
     settings = context.settings()
-    suite = settings.node.debian_suite
-    suite = "trixie" if suite == "auto" else suite
+    suite = node_image.base_suite(settings)
     for component, binaries in art.IMAGE_BINARIES.items():
         base = art.kube_proxy_base(suite) if component == "kube-proxy" else None
         source = art.binary_source(settings, component) if component in art.SERVER_BINARIES else None
@@ -356,7 +342,6 @@ def task_artifacts():
     """build or fetch every binary and image a cluster needs"""
     return {
         "basename": "artifacts",
-        "doc": "build or fetch every binary and image a cluster needs",
         "actions": None,
         "task_dep": ["kubernetes", "images", "crictl"],
         "params": flag_params(),
@@ -367,7 +352,11 @@ def task_artifacts():
 
 
 def _cluster() -> clu.Cluster:
-    return clu.Cluster(context.settings(), _artifact_set(), retain=context.current().retain)
+    """The cluster of this run: one engine connection for every step and check."""
+    run = context.current()
+    if "cluster" not in run.cache:
+        run.cache["cluster"] = clu.Cluster(context.settings(), _artifact_set(), retain=run.retain)
+    return run.cache["cluster"]
 
 
 def cluster_step(function):
@@ -378,17 +367,19 @@ def cluster_step(function):
     def action():
         try:
             cluster = _cluster()
+        except UserError as err:
+            return TaskFailed(str(err))
+        try:
             function(cluster)
         except UserError as err:
-            return TaskFailed(_after_failure(err))
+            return TaskFailed(_after_failure(cluster, err))
         return True
 
     return action
 
 
-def _after_failure(err: UserError) -> str:
+def _after_failure(cluster: clu.Cluster, err: UserError) -> str:
     try:
-        cluster = _cluster()
         saved = clu.save_logs(cluster)
         if cluster.has_file(clu.MASTER, clu.READY_MARKER):
             # A cluster that was complete before this run is the user's: keep it.
@@ -396,7 +387,7 @@ def _after_failure(err: UserError) -> str:
         elif cluster.retain:
             kept = "the node containers were kept (--retain)"
         else:
-            clu.remove_nodes(cluster)
+            clu.remove_nodes(cluster.objects)
             kept = "the node containers were removed (--retain keeps them)"
         return f"{err}; node logs: {saved}; {kept}"
     except Exception:  # the engine itself may be what failed
@@ -417,7 +408,6 @@ def task_node_base(artifacts: art.ArtifactSet):
     suite = node_image.base_suite(settings)
     yield {
         "basename": "node-base",
-        "doc": "the Debian base of the node image: systemd, containerd, runc, CNI plugins",
         "actions": [(step(node_image.build_base), [settings])],
         "file_dep": [str(p) for p in node_image.base_inputs()],
         "targets": [str(node_image.base_path(suite))],
@@ -441,7 +431,6 @@ def task_node_image(artifacts: art.ArtifactSet):
     settings = context.settings()
     yield {
         "basename": "node-image",
-        "doc": "the node image: the base plus this version's binaries and preloaded images",
         "actions": [(step(node_image.build_archive), [settings, artifacts])],
         "task_dep": ["artifacts"],
         "file_dep": [
@@ -464,13 +453,14 @@ def task_node_image(artifacts: art.ArtifactSet):
     }
 
 
-def _cluster_task(basename: str, doc: str, title: str, function, deps: list[str]) -> dict:
+def _cluster_task(basename: str, title: str, function, after: str, always: bool = False) -> dict:
+    """A step of `up`; its doc is the creator's docstring. Skipped while the
+    cluster is complete, unless `always` (cheap steps whose answer can change)."""
     return {
         "basename": basename,
-        "doc": doc,
         "actions": [cluster_step(function)],
-        "task_dep": deps,
-        "uptodate": [_complete],
+        "task_dep": [after],
+        "uptodate": [False] if always else [_complete],
         "meta": {"title": title},
     }
 
@@ -478,92 +468,49 @@ def _cluster_task(basename: str, doc: str, title: str, function, deps: list[str]
 def task_network():
     """the nodes' Docker network on dind.subnet"""
     settings = context.settings()
-    return _cluster_task(
-        "network",
-        "the nodes' Docker network on dind.subnet",
-        f"network {settings.network_name} ({settings.dind.subnet})",
-        clu.ensure_network,
-        ["node-image-load"],
-    )
+    title = f"network {settings.network_name} ({settings.dind.subnet})"
+    return _cluster_task("network", title, clu.ensure_network, "node-image-load")
 
 
 def task_nodes():
     """the node containers, booted (made afresh when missing, changed or half-made)"""
     count = context.settings().cluster.num_nodes
-    return _cluster_task(
-        "nodes",
-        "the node containers, booted (made afresh when missing, changed or half-made)",
-        f"start {count + 1} node{'s' if count else ''}",
-        clu.create_nodes,
-        ["network"],
-    )
+    return _cluster_task("nodes", f"start {count + 1} node{'s' if count else ''}", clu.create_nodes, "network")
 
 
 def task_kubeadm_init():
     """kubeadm init on kube-master"""
-    return _cluster_task("kubeadm-init", "kubeadm init on kube-master", "kubeadm init", clu.kubeadm_init, ["nodes"])
+    return _cluster_task("kubeadm-init", "kubeadm init", clu.kubeadm_init, "nodes")
 
 
 def task_kubeadm_join():
     """kubeadm join on the workers, in parallel"""
     count = context.settings().cluster.num_nodes
-    return _cluster_task(
-        "kubeadm-join",
-        "kubeadm join on the workers, in parallel",
-        f"kubeadm join ({count} worker{'s' if count != 1 else ''})",
-        clu.kubeadm_join,
-        ["kubeadm-init"],
-    )
+    title = f"kubeadm join ({count} worker{'s' if count != 1 else ''})"
+    return _cluster_task("kubeadm-join", title, clu.kubeadm_join, "kubeadm-init")
 
 
 def task_pod_network():
     """the bridge pod network: a bridge per node, routes between nodes"""
-    return _cluster_task(
-        "pod-network",
-        "the bridge pod network: a bridge per node, routes between nodes",
-        "pod network (bridge)",
-        clu.pod_network,
-        ["kubeadm-join"],
-    )
+    return _cluster_task("pod-network", "pod network (bridge)", clu.pod_network, "kubeadm-join")
 
 
 def task_addons():
     """cluster.addons: manifests (files, URLs) applied with kubectl"""
-    return _cluster_task(
-        "addons",
-        "cluster.addons: manifests (files, URLs) applied with kubectl",
-        "addons",
-        clu.apply_addons,
-        ["pod-network"],
-    )
+    return _cluster_task("addons", "addons", clu.apply_addons, "pod-network")
 
 
 def task_ready():
     """wait until every node is Ready and CoreDNS answers"""
-    task = _cluster_task(
-        "ready",
-        "wait until every node is Ready and CoreDNS answers",
-        "nodes Ready, CoreDNS Ready",
-        clu.wait_ready,
-        ["addons"],
-    )
     # Always asked: a cluster whose nodes were just restarted is complete but
     # not yet Ready, and asking a Ready one costs a second.
-    task["uptodate"] = [False]
-    return task
+    return _cluster_task("ready", "nodes Ready, CoreDNS Ready", clu.wait_ready, "addons", always=True)
 
 
 def task_kubeconfig():
     """~/.kubeadm-local-cluster/admin.conf and kubectl"""
-    task = _cluster_task(
-        "kubeconfig",
-        "~/.kubeadm-local-cluster/admin.conf and kubectl",
-        "kubeconfig and kubectl",
-        clu.write_kubeconfig,
-        ["ready"],
-    )
-    task["uptodate"] = [False]  # cheap, and the published port may have changed
-    return task
+    # Always written: cheap, and the published port changes when the engine restarts.
+    return _cluster_task("kubeconfig", "kubeconfig and kubectl", clu.write_kubeconfig, "ready", always=True)
 
 
 @step

@@ -9,15 +9,10 @@ import sys
 import pytest
 
 from tasks.paths import REPO_DIR
+from tests.conftest import GO_CACHES
 
-# Read at import, while HOME is still the real one.
-GO_CACHES = dict(
-    zip(
-        ("GOMODCACHE", "GOCACHE"),
-        subprocess.run(["go", "env", "GOMODCACHE", "GOCACHE"], capture_output=True, text=True).stdout.split(),
-        strict=False,
-    )
-)
+__all__ = ["GO_CACHES", "VERSION", "local_cluster"]
+
 VERSION = "v1.34.4"  # the release the cluster tests use
 
 

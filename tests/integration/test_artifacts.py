@@ -139,30 +139,25 @@ def test_kubectl_from_a_url_with_its_checksum(built, shared_home, release_site):
     root, url = release_site
     shutil.copy(built[version] / "bin" / "kubectl", root / "kubectl")
     digest = hashlib.sha256((root / "kubectl").read_bytes()).hexdigest()
-    bad = local_cluster(
-        shared_home,
-        "artifacts",
-        "--kubernetes-version",
-        version,
-        "--kubectl-url",
-        f"{url}/kubectl",
-        "--kubectl-sha1",
-        "0" * 64,
-    )
+
+    def artifacts_with_kubectl_from_url(checksum: str):
+        return local_cluster(
+            shared_home,
+            "artifacts",
+            "--kubernetes-version",
+            version,
+            "--kubectl-url",
+            f"{url}/kubectl",
+            "--kubectl-sha1",
+            checksum,
+        )
+
+    bad = artifacts_with_kubectl_from_url("0" * 64)
     assert bad.returncode == 1
     assert f"checksum mismatch for {url}/kubectl: expected sha256 {'0' * 64}, got {digest}" in bad.stdout
     downloads = shared_home / ".kubeadm-local-cluster" / "cache" / "downloads"
     assert not list(downloads.glob("*")), "a file that failed its checksum is never kept"
-    good = local_cluster(
-        shared_home,
-        "artifacts",
-        "--kubernetes-version",
-        version,
-        "--kubectl-url",
-        f"{url}/kubectl",
-        "--kubectl-sha1",
-        digest,
-    )
+    good = artifacts_with_kubectl_from_url(digest)
     assert good.returncode == 0, good.stdout + good.stderr
     assert f"✓ kubectl {version} from {url}/kubectl" in good.stdout
     out = subprocess.run(
