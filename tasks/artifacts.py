@@ -73,7 +73,7 @@ class Source:
 def binary_source(settings: Settings, name: str) -> Source:
     source = settings.source
     group = "kubeadm" if name == "kubeadm" else "kubectl" if name == "kubectl" else "hyperkube"
-    if getattr(source, f"build_{group}"):
+    if getattr(source, f"build_{group}") or (name == "kubelet" and source.build_kubelet):
         return Source("tree", source.k8s_dir)
     url = getattr(source, f"{group}_url")
     if url:

@@ -67,7 +67,12 @@ class _LocalClusterLoader:
         invocation = {**invocation_from_env(os.environ), **invocation}
         CONSOLE.configure(settings.verbose)
         context.set_run(
-            context.Run(settings, no_wait=invocation.get("no-wait", False), retain=invocation.get("retain", False))
+            context.Run(
+                settings,
+                no_wait=invocation.get("no-wait", False),
+                retain=invocation.get("retain", False),
+                tasks=tuple(rest),
+            )
         )
         if cmd.get_name() not in READ_ONLY_COMMANDS:
             install_signal_handlers()

@@ -27,7 +27,7 @@ from string import Template
 import requests
 from docker.errors import DockerException
 
-from tasks import node_image
+from tasks import node_image, oci, snapshot
 from tasks.artifacts import ArtifactSet
 from tasks.console import COMMAND, CONSOLE, log
 from tasks.engine import LABEL, Engine, EngineError, Objects
@@ -44,7 +44,8 @@ READY_MARKER = f"{KUBEADM_DIR}/ready"
 ADMIN_CONF = "/etc/kubernetes/admin.conf"
 BOOT_TIMEOUT = 180
 READY_TIMEOUT = 300
-# What a node's config hash covers: a change to any of these makes the nodes afresh.
+# What a node's config hash covers: a change to any of these makes the nodes
+# (and the snapshot) afresh. The addons are in it because the snapshot holds them.
 NODE_SETTINGS = (
     "dind.subnet",
     "cluster.name",
@@ -53,6 +54,7 @@ NODE_SETTINGS = (
     "cluster.noDedicated",
     "cluster.apiServerAddress",
     "cluster.apiServerPort",
+    "cluster.addons",
 )
 
 
@@ -71,19 +73,57 @@ def node_specs(settings: Settings) -> list[NodeSpec]:
     return specs
 
 
+def node_state(settings: Settings, artifacts: ArtifactSet) -> dict:
+    """What the nodes are made for, readably: the snapshot keeps it, so `up` can
+    say what changed since."""
+    return {
+        "kubernetes version": artifacts.version,
+        "node image": node_image.expected_id(artifacts),
+        **settings.slice(*NODE_SETTINGS),
+    }
+
+
 def config_hash(settings: Settings, artifacts: ArtifactSet) -> str:
-    state = {"settings": settings.slice(*NODE_SETTINGS), "node-image": node_image.expected_id(artifacts)}
+    return _hash(node_state(settings, artifacts))
+
+
+def base_hash(settings: Settings, artifacts: ArtifactSet) -> str:
+    """What `reup` matches on: the same settings and minor version, whatever
+    binaries the node image holds (reup puts in its own)."""
+    state = node_state(settings, artifacts)
+    del state["node image"]
+    version = Version.parse(artifacts.version)
+    state["kubernetes version"] = f"v{version.major}.{version.minor}"
+    return _hash(state)
+
+
+def _hash(state: dict) -> str:
     return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()[:16]
 
 
 class Cluster:
-    def __init__(self, settings: Settings, artifacts: ArtifactSet, engine: Engine | None = None, retain: bool = False):
+    def __init__(
+        self,
+        settings: Settings,
+        artifacts: ArtifactSet,
+        engine: Engine | None = None,
+        retain: bool = False,
+        reup: bool = False,
+    ):
         self.settings = settings
         self.artifacts = artifacts
         self.engine = engine or Engine.connect()
         self.objects = Objects(self.engine, settings.cluster.name)
         self.nodes = node_specs(settings)
         self.retain = retain
+        # Nodes this run (re)started, and when: Ready then means Ready since,
+        # not a status left in etcd from before.
+        self.started: dict[str, float] = {}
+        # Nodes whose kubelet alone was restarted (reup): their pods run on.
+        self.kubelet_restarted: dict[str, float] = {}
+        self.made = False  # made with kubeadm in this run: then it is snapshotted
+        self.fresh = False  # made or restored in this run: a failure may remove it
+        self.reup = reup
 
     @property
     def workers(self) -> list[NodeSpec]:
@@ -118,11 +158,25 @@ class Cluster:
         except DockerException:
             return False
 
+    @functools.cached_property
+    def config(self) -> str:
+        return config_hash(self.settings, self.artifacts)
+
+    @functools.cached_property
+    def base(self) -> str:
+        return base_hash(self.settings, self.artifacts)
+
+    @property
+    def match(self) -> tuple[str, str]:
+        """The label nodes and snapshots must carry to count as this cluster's."""
+        return ("base", self.base) if self.reup else ("config", self.config)
+
     def labels(self, spec: NodeSpec) -> dict[str, str]:
         return self.objects.labels(
             role=spec.role,
             node=spec.name,
-            config=config_hash(self.settings, self.artifacts),
+            config=self.config,
+            base=self.base,
             kubernetes_version=self.artifacts.version,
         )
 
@@ -133,11 +187,11 @@ class Cluster:
     # -- is it there?
     def matching_nodes(self) -> dict | None:
         """{name: container} when exactly our nodes exist, made for these settings; else None."""
-        wanted = config_hash(self.settings, self.artifacts)
+        key, wanted = self.match
         containers = {c.name: c for c in self.objects.containers()}
         if sorted(containers) != sorted(spec.name for spec in self.nodes):
             return None
-        if any(c.labels.get(f"{LABEL}.config") != wanted for c in containers.values()):
+        if any(c.labels.get(f"{LABEL}.{key}") != wanted for c in containers.values()):
             return None
         return containers
 
@@ -174,24 +228,125 @@ def create_nodes(cluster: Cluster) -> None:
             "it came up in our tests, but use v1.35 or older for a supported pair",
             cluster.artifacts.version,
         )
+    start_nodes(cluster, lambda spec: node_image.tag(cluster.artifacts))
+    cluster.made = True
+
+
+def start_nodes(cluster: Cluster, image_of) -> None:
+    """A container per node from image_of(spec), booted."""
     mode = cluster.objects.node_mode()
     if mode != "privileged":
         log.info("--privileged is refused here: nodes run in %s mode", mode)
     address = cluster.settings.cluster.api_server_address
     port = cluster.settings.cluster.api_server_port
+    cluster.fresh = True
     for spec in cluster.nodes:
         publish = (address, port or None) if spec.role == "master" else None
+        cluster.started[spec.name] = time.time()
         cluster.objects.create_node(
-            spec.name,
-            node_image.tag(cluster.artifacts),
-            cluster.settings.network_name,
-            spec.address,
-            cluster.labels(spec),
-            mode,
-            publish,
+            spec.name, image_of(spec), cluster.settings.network_name, spec.address, cluster.labels(spec), mode, publish
         )
     with ThreadPoolExecutor(max_workers=len(cluster.nodes)) as pool:
         list(pool.map(lambda spec: wait_for_boot(cluster, spec.name), cluster.nodes))
+
+
+def restore_snapshot(cluster: Cluster) -> None:
+    """The snapshot made for these settings, restored instead of running kubeadm;
+    one made for other settings is said to be replaced, and why."""
+    if cluster.matching_nodes() is not None:
+        return  # the nodes exist, running or stopped: the next step starts them
+    found = snapshot.find(cluster.objects)
+    if found is None:
+        log.info("no snapshot yet: the cluster is made with kubeadm and snapshotted once Ready")
+        return
+    key, wanted = cluster.match
+    if getattr(found, key) != wanted:
+        said = "; ".join(snapshot.changes(found.state, node_state(cluster.settings, cluster.artifacts)))
+        log.info("the snapshot is for other settings (%s): the cluster is made afresh and snapshotted again", said)
+        return
+    problems = found.problems([spec.name for spec in cluster.nodes])
+    if problems:
+        log.warning(
+            "the snapshot lacks %s (removed by hand?): it is dropped and the cluster made afresh", ", ".join(problems)
+        )
+        snapshot.remove(cluster.objects)
+        return
+    log.info("restoring the snapshot taken %s", found.created.replace("T", " "))
+    remove_nodes(cluster.objects)
+    data_image = node_image.tag(cluster.artifacts)
+    snapshot.restore_volumes(cluster, {s.name: snapshot.volume_name(s.name) for s in cluster.nodes}, data_image)
+    start_nodes(cluster, lambda spec: snapshot.image_ref(cluster.settings.cluster.name, spec.name))
+
+
+def take_snapshot(cluster: Cluster) -> None:
+    """The cluster as kubeadm left it, Ready, saved for the next `up`."""
+    state = node_state(cluster.settings, cluster.artifacts)
+    snapshot.take(cluster, {"config": cluster.config, "base": cluster.base}, state, node_image.tag(cluster.artifacts))
+
+
+# What `reup` puts into running nodes: binaries by path, images by role.
+SWAPPED_BINARIES = ("kubeadm", "kubelet", "kubectl")
+SWAP_DIR = "/var/lib/containerd/kubeadm-local-cluster-reup"  # on the volume, not the tmpfs
+
+
+def swap_binaries(cluster: Cluster) -> None:
+    """reup: the freshly built kubelet, kubeadm, kubectl and images into every
+    node where they differ, then what runs them restarted: kubelet, and on a
+    node whose images changed, its pods (kubelet makes them again from the new
+    images, the control plane's static pods included)."""
+    artifacts = cluster.artifacts
+    binaries = {name: _sha256(artifacts.binary(name)) for name in SWAPPED_BINARIES}
+    refs = artifacts.images()
+    images = {name: oci.read_image_id(artifacts.image(name)) for name in refs}
+    changes: dict[str, list[str]] = {}
+
+    def swap(spec: NodeSpec) -> None:
+        sums = cluster.run(spec.name, ["sha256sum", *(f"/usr/bin/{n}" for n in binaries)], "reading the binaries")
+        have = {line.split()[1].rsplit("/", 1)[-1]: line.split()[0] for line in sums.splitlines() if line.strip()}
+        new_binaries = [name for name, digest in binaries.items() if have.get(name) != digest]
+        listed = json.loads(cluster.run(spec.name, ["crictl", "images", "-o", "json"], "listing images"))["images"]
+        ids = {tag: image["id"] for image in listed for tag in image.get("repoTags") or []}
+        wanted = [n for n in images if spec.role == "master" or n not in node_image.MASTER_ONLY_IMAGES]
+        new_images = [n for n in wanted if ids.get(refs[n]) != images[n]]
+        if not new_binaries and not new_images:
+            return
+        cluster.run(spec.name, ["mkdir", "-p", SWAP_DIR], "preparing")
+        cluster.objects.put_paths(
+            spec.name,
+            SWAP_DIR,
+            {n: artifacts.binary(n) for n in new_binaries} | {f"{n}.tar": artifacts.image(n) for n in new_images},
+            mode=0o755,
+        )
+        script = [f"mv -f {SWAP_DIR}/{n} /usr/bin/{n}" for n in new_binaries]
+        script += [
+            f"ctr -n k8s.io images import --local --discard-unpacked-layers {SWAP_DIR}/{n}.tar" for n in new_images
+        ]
+        script.append(f"rm -rf {SWAP_DIR}")
+        if "kubelet" in new_binaries or new_images:
+            script.insert(0, "systemctl stop kubelet")
+            if new_images:
+                script.append("crictl rmp --all --force >/dev/null")
+                cluster.started[spec.name] = time.time()
+            script.append("systemctl start kubelet")
+            cluster.kubelet_restarted[spec.name] = time.time()
+        cluster.run(spec.name, ["sh", "-ec", "\n".join(script)], "putting in the new binaries")
+        changes[spec.name] = new_binaries + [f"{n} image" for n in new_images]
+
+    with ThreadPoolExecutor(max_workers=len(cluster.nodes)) as pool:
+        for future in [pool.submit(swap, spec) for spec in cluster.nodes]:
+            future.result()
+    if not changes:
+        log.info("the nodes already run these binaries and images")
+    for name in sorted(changes):
+        log.info("%s: new %s", name, ", ".join(changes[name]))
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as data:
+        while chunk := data.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def restart_stopped(cluster: Cluster) -> bool:
@@ -203,6 +358,7 @@ def restart_stopped(cluster: Cluster) -> bool:
         return False
     log.info("starting the stopped nodes %s", ", ".join(stopped))
     for name in stopped:
+        cluster.started[name] = time.time()
         cluster.objects.start_container(name)
     with ThreadPoolExecutor(max_workers=len(cluster.nodes)) as pool:
         list(pool.map(lambda spec: wait_for_boot(cluster, spec.name), cluster.nodes))
@@ -337,17 +493,43 @@ def apply_addons(cluster: Cluster) -> None:
         log.info("addon %s applied", entry)
 
 
+def _fresh(timestamp: str | None, since: float | None) -> bool:
+    """Was this API timestamp (RFC 3339, whole seconds) written at or after since?"""
+    if since is None:
+        return True
+    if not timestamp:
+        return False
+    moment = datetime.datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
+    return moment >= int(since)
+
+
+def _node_ready(node: dict, heartbeats: dict[str, float]) -> bool:
+    since = heartbeats.get(node["metadata"]["name"])
+    return any(
+        c["type"] == "Ready" and c["status"] == "True" and _fresh(c.get("lastHeartbeatTime"), since)
+        for c in node["status"]["conditions"]
+    )
+
+
+def _pod_ready(pod: dict, started: dict[str, float]) -> bool:
+    since = started.get(pod.get("spec", {}).get("nodeName", ""))
+    status = pod.get("status", {})
+    moments = [c.get("state", {}).get("running", {}).get("startedAt") for c in status.get("containerStatuses", [])]
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions", [])) and all(
+        _fresh(moment, since) for moment in moments or [None]
+    )
+
+
 def wait_ready(cluster: Cluster) -> None:
+    """Every node Ready and CoreDNS Ready. After the nodes were (re)started in
+    this run, only a status reported since counts: etcd still holds the old one."""
+    started, heartbeats = cluster.started, {**cluster.kubelet_restarted, **cluster.started}
     deadline = time.monotonic() + READY_TIMEOUT
     not_ready: list[str] = [spec.name for spec in cluster.nodes]
     while time.monotonic() < deadline:
         listed = _try_json(cluster, "get", "nodes")
         if listed is not None:
-            ready = {
-                n["metadata"]["name"]
-                for n in listed["items"]
-                if any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"]["conditions"])
-            }
+            ready = {n["metadata"]["name"] for n in listed["items"] if _node_ready(n, heartbeats)}
             not_ready = [spec.name for spec in cluster.nodes if spec.name not in ready]
             if not not_ready:
                 break
@@ -361,11 +543,7 @@ def wait_ready(cluster: Cluster) -> None:
     while True:
         listed = _try_json(cluster, "-n", "kube-system", "get", "pods", "-l", "k8s-app=kube-dns")
         pods = (listed or {}).get("items", [])
-        ready = [
-            p
-            for p in pods
-            if any(c["type"] == "Ready" and c["status"] == "True" for c in p.get("status", {}).get("conditions", []))
-        ]
+        ready = [p for p in pods if _pod_ready(p, started)]
         if pods and len(ready) == len(pods):
             break
         if time.monotonic() > deadline:

@@ -15,9 +15,14 @@ class Run:
     settings: Settings
     no_wait: bool = False
     retain: bool = False
+    tasks: tuple[str, ...] = ()  # what was asked for: `reup` changes how nodes match
     _kubernetes_version: str | None = None
     # What steps of this run share (one engine connection, say), made on first use.
     cache: dict = field(default_factory=dict)
+
+    @property
+    def reup(self) -> bool:
+        return "reup" in self.tasks
 
     def kubernetes_version(self) -> str:
         """The version to use: "stable" resolved once per run (and cached on disk)."""

@@ -7,7 +7,9 @@ import contextlib
 import io
 import os
 import tarfile
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
@@ -291,6 +293,68 @@ class Objects:
         except APIError as err:
             raise EngineError(f"cannot put {', '.join(files)} into {name}:{directory}: {_short(str(err))}") from None
 
+    def put_paths(self, name: str, directory: str, files: dict[str, Path], mode: int = 0o644) -> None:
+        """Large files into a container, streamed from a temporary tar on disk."""
+        with tempfile.TemporaryFile() as buffer:
+            with tarfile.open(fileobj=buffer, mode="w") as tar:
+                for path, source in files.items():
+                    info = tar.gettarinfo(str(source), arcname=path)
+                    info.mode, info.uid, info.gid, info.uname, info.gname = mode, 0, 0, "root", "root"
+                    with open(source, "rb") as data:
+                        tar.addfile(info, data)
+            buffer.seek(0)
+            try:
+                self.client.api.put_archive(name, directory, buffer)
+            except APIError as err:
+                raise EngineError(
+                    f"cannot put {', '.join(files)} into {name}:{directory}: {_short(str(err))}"
+                ) from None
+
+    def create_job(self, name: str, image: str, argv: list[str], network: str, labels: dict[str, str]) -> None:
+        """A container that runs argv once, on the cluster's network (started by start_container)."""
+        self.remove_container(name)
+        try:
+            self.client.api.create_container(
+                image,
+                name=name,
+                entrypoint=argv[:1],
+                command=argv[1:],
+                labels={**self.labels(role="job"), **labels},
+                host_config=self.engine.host_config(network_mode=network, tmpfs={"/tmp": ""}),
+                working_dir="/",
+            )
+        except APIError as err:
+            raise EngineError(f"cannot create {name}: {_short(str(err))}") from None
+
+    def follow(self, name: str, on_line) -> int:
+        """Stream the container's output, line by line, until it exits; its exit code."""
+        pending = ""
+        for chunk in self.client.api.logs(name, stream=True, follow=True):
+            pending += chunk.decode(errors="replace")
+            *lines, pending = pending.split("\n")
+            for line in lines:
+                on_line(line)
+        if pending:
+            on_line(pending)
+        return int(self.client.api.wait(name).get("StatusCode", 1))
+
+    def get_tree(self, name: str, path: str, target: Path) -> None:
+        """What a directory of the container holds, into target (made if missing)."""
+        stream, _ = self.client.api.get_archive(name, path)
+        with tempfile.TemporaryFile() as buffer:
+            for chunk in stream:
+                buffer.write(chunk)
+            buffer.seek(0)
+            target.mkdir(parents=True, exist_ok=True)
+            with tarfile.open(fileobj=buffer) as tar:
+                members = []
+                for member in tar.getmembers():
+                    # The archive names the directory itself first: drop that part.
+                    _, _, member.name = member.name.partition("/")
+                    if member.name:
+                        members.append(member)
+                tar.extractall(target, members=members, filter="data")
+
     def get_file(self, name: str, path: str) -> bytes:
         stream, _ = self.client.api.get_archive(name, path)
         with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
@@ -346,6 +410,7 @@ class Objects:
                 labels=labels,
                 networking_config=networking,
                 ports=[6443] if publish else None,
+                environment={"KUBEADM_LOCAL_CLUSTER_ROLE": labels.get(LABEL_ROLE, "master")},
                 tty=True,
                 detach=True,
             )
@@ -368,3 +433,83 @@ class Objects:
     def remove_volume(self, name: str) -> None:
         with contextlib.suppress(NotFound):
             self.client.api.remove_volume(name, force=True)
+
+    def has_volume(self, name: str) -> bool:
+        try:
+            self.client.api.inspect_volume(name)
+            return True
+        except NotFound:
+            return False
+
+    # -- snapshots
+    def pause(self, name: str) -> None:
+        try:
+            self.client.api.pause(name)
+        except APIError as err:
+            raise EngineError(f"cannot pause {name}: {_short(str(err))}") from None
+
+    def unpause(self, name: str) -> None:
+        with contextlib.suppress(NotFound):
+            attrs = self.client.api.inspect_container(name)
+            if attrs["State"].get("Paused"):
+                self.client.api.unpause(name)
+
+    def commit(self, name: str, ref: str, labels: dict[str, str]) -> str:
+        """The container's root filesystem (not its volumes or tmpfs) as an image; its id."""
+        repository, _, tag = ref.rpartition(":")
+        try:
+            # Labels given as config take precedence over the container's own.
+            reply = self.client.api.commit(name, repository=repository, tag=tag, conf={"Labels": labels}, pause=False)
+            return reply["Id"]
+        except APIError as err:
+            raise EngineError(f"cannot save {name} as {ref}: {_short(str(err))}") from None
+
+    def copy_volume(self, source: str, target: str, image: str, labels: dict[str, str]) -> None:
+        """target (made afresh) holds exactly what source holds, copied by a
+        short-lived container on the engine (so it works for remote engines too).
+
+        SYS_ADMIN: containerd's overlay snapshots keep whiteouts and opaque
+        directories in trusted.* attributes, which only it may copy."""
+        self.remove_volume(target)
+        self.client.volumes.create(target, labels=labels)
+        host_config = self.engine.host_config(
+            binds={source: {"bind": "/from", "mode": "ro"}, target: {"bind": "/to", "mode": "rw"}},
+            cap_add=["SYS_ADMIN"],
+            security_opt=_COMMON_SECURITY,
+            network_mode="none",
+        )
+        api = self.client.api
+        container_id = None
+        try:
+            container_id = api.create_container(
+                image,
+                entrypoint=["cp", "-a", "/from/.", "/to/"],
+                host_config=host_config,
+                labels={LABEL_CLUSTER: self.cluster, LABEL_ROLE: "copy"},
+            )["Id"]
+            api.start(container_id)
+            result = api.wait(container_id, timeout=600)
+            if result.get("StatusCode") != 0:
+                output = api.logs(container_id).decode(errors="replace")
+                raise EngineError(f"cannot copy volume {source} to {target}: {_short(output)}")
+        except APIError as err:
+            raise EngineError(f"cannot copy volume {source} to {target}: {_short(str(err))}") from None
+        finally:
+            if container_id is not None:
+                with contextlib.suppress(NotFound, APIError):
+                    api.remove_container(container_id, force=True)
+
+    def images(self, **labels: str) -> list:
+        filters = [
+            f"{LABEL_CLUSTER}={self.cluster}",
+            *(f"{LABEL}.{k.replace('_', '-')}={v}" for k, v in labels.items()),
+        ]
+        return self.client.images.list(filters={"label": filters})
+
+    def remove_image(self, ref: str) -> None:
+        try:
+            self.client.api.remove_image(ref, force=True)
+        except NotFound:
+            pass
+        except APIError as err:
+            raise EngineError(f"cannot remove image {ref}: {_short(str(err))}") from None

@@ -189,3 +189,11 @@ def retag(source: Path, target: Path, tags: list[str]) -> None:
                 continue  # the old names; docker load and ctr read manifest.json
             else:
                 copy.addfile(member, original.extractfile(member) if member.isfile() else None)
+
+
+def read_image_id(archive: Path) -> str:
+    """The image ID of a `docker save` archive: the digest its config is named by."""
+    with tarfile.open(archive) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))
+    name = manifest[0]["Config"].rsplit("/", 1)[-1].removesuffix(".json")
+    return f"sha256:{name}"

@@ -13,7 +13,7 @@ from doit.tools import config_changed
 
 from tasks import artifacts as art
 from tasks import cluster as clu
-from tasks import context, doctor, node_image
+from tasks import context, doctor, e2e, e2e_artifacts, node_image
 from tasks.console import CONSOLE, StatusReporter, marks
 from tasks.errors import UserError
 from tasks.gobuild import KUBERNETES_COMMANDS
@@ -30,8 +30,6 @@ COMMANDS = {
     "config": "print the effective settings and where each came from",
     "doctor": "check that this machine and its Docker engine can run a cluster",
 }
-# Where the commands not built yet are tracked; none of them pretends to succeed.
-NOT_BUILT = {"reup": 5, "e2e": 6, "e2e-serial": 6}
 
 
 def doit_config() -> dict:
@@ -93,27 +91,57 @@ def command(name: str, actions: list, **extra) -> dict:
     }
 
 
-def not_built(name: str):
-    @step
-    def action():
-        raise UserError(f"`{name}` is not built yet (issue #{NOT_BUILT[name]}); nothing was done")
-
-    return action
-
-
 # ---------------------------------------------------------------- commands
 
 
 def task_reup():
-    return command("reup", [not_built("reup")])
+    """`up` after rebuilding what comes from source, with the new binaries put
+    into the (restored) cluster instead of a kubeadm run"""
+    return command("reup", [report_up], task_dep=["kubeconfig"], meta={"status": False})
+
+
+def run_conformance(serial: bool):
+    @step
+    def action(substring):
+        selection = e2e.Selection(serial=serial, substring=" ".join(substring or []).strip())
+        summary = e2e.run(_cluster(), selection)
+        if summary.ran == 0:
+            raise UserError(
+                f"no {selection.describe()}: nothing ran (see {summary.report_dir}); "
+                "`e2e.test --list-conformance-tests` lists their names"
+            )
+        print(summary.line())
+        for name in summary.failed:
+            print(f"  failed: {name}")
+        print(f"JUnit and the log: {summary.report_dir}")
+        if summary.failed or summary.exit_code != 0:
+            raise UserError(f"{len(summary.failed) or 'some'} conformance test(s) failed: see {summary.report_dir}")
+
+    return action
+
+
+@step
+def check_cluster():
+    if not _cluster().complete():
+        raise UserError("no cluster made for these settings is running: run `local-cluster up` first (same settings)")
+
+
+def task_e2e_cluster():
+    """is there a cluster to test? (asked before anything is built for the tests)"""
+    return {"basename": "e2e-cluster", "actions": [check_cluster], "meta": {"title": "the cluster to test"}}
 
 
 def task_e2e():
-    return command("e2e", [not_built("e2e")], pos_arg="substring")
+    # The cluster is checked first: no half-hour build for nothing.
+    return command(
+        "e2e", [run_conformance(serial=False)], pos_arg="substring", task_dep=["e2e-cluster", "e2e-artifacts"]
+    )
 
 
 def task_e2e_serial():
-    return command("e2e-serial", [not_built("e2e-serial")], pos_arg="substring")
+    return command(
+        "e2e-serial", [run_conformance(serial=True)], pos_arg="substring", task_dep=["e2e-cluster", "e2e-artifacts"]
+    )
 
 
 @step
@@ -348,6 +376,75 @@ def task_artifacts():
     }
 
 
+# ---------------------------------------------------------------- conformance tests
+
+
+@_needed_by_artifacts
+def task_e2e_module(artifacts: art.ArtifactSet):
+    """resolve the Go modules of the conformance tests and their images' programs"""
+    module = e2e_artifacts.e2e_module_dir(artifacts)
+    yield {
+        "basename": "e2e-module",
+        "actions": [(step(e2e_artifacts.prepare_e2e_module), [artifacts])],
+        "file_dep": [str(art.gobuild.TEMPLATES / "kubernetes.go.mod")],
+        "targets": [str(module / "go.sum"), str(module / "build-date")],
+        "uptodate": [config_changed(_recipe(version=artifacts.version, e2e=e2e_artifacts.RECIPE))],
+        "meta": {"title": f"conformance test modules of Kubernetes {artifacts.version}"},
+    }
+
+
+def _timed(function):
+    # The builders return how long they took; doit wants no float back.
+    def action(*args):
+        function(*args)
+
+    return functools.wraps(function)(action)
+
+
+@_needed_by_artifacts
+def task_e2e_binaries(artifacts: art.ArtifactSet):
+    """e2e.test and ginkgo, from the same Go modules as the cluster's binaries"""
+    go_sum = str(e2e_artifacts.e2e_module_dir(artifacts) / "go.sum")
+    for name, builder in (("e2e.test", e2e_artifacts.build_e2e_test), ("ginkgo", e2e_artifacts.build_ginkgo)):
+        yield {
+            "basename": "e2e-binaries",
+            "name": name,
+            "doc": f"{name} for Kubernetes {artifacts.version}",
+            "actions": [(step(_timed(builder)), [artifacts])],
+            "file_dep": [go_sum],
+            "targets": [str(artifacts.binary(name))],
+            "uptodate": [config_changed(_recipe(e2e=e2e_artifacts.RECIPE))],
+            "meta": {"title": f"{name} {artifacts.version} from Go modules"},
+        }
+
+
+def build_conformance_images(artifacts: art.ArtifactSet) -> None:
+    e2e_artifacts.list_test_images(artifacts)
+    made = e2e_artifacts.build_test_images(artifacts, conformance_only=True)
+    e2e_artifacts.combine_archives(made.archives, e2e.combined_archive(artifacts))
+
+
+@_needed_by_artifacts
+def task_test_images(artifacts: art.ArtifactSet):
+    """the images conformance tests run, made from Go modules and Debian packages"""
+    yield {
+        "basename": "test-images",
+        "actions": [(step(build_conformance_images), [artifacts])],
+        "file_dep": [
+            str(artifacts.binary("e2e.test")),
+            *(str(p) for p in sorted(e2e_artifacts.IMAGE_FILES.rglob("*")) if p.is_file()),
+        ],
+        "targets": [str(e2e.combined_archive(artifacts))],
+        "uptodate": [config_changed(_recipe(e2e=e2e_artifacts.RECIPE))],
+        "meta": {"title": f"conformance test images for Kubernetes {artifacts.version}"},
+    }
+
+
+def task_e2e_artifacts():
+    """everything a conformance run needs besides the cluster"""
+    return {"basename": "e2e-artifacts", "actions": None, "task_dep": ["e2e-binaries", "test-images"]}
+
+
 # ---------------------------------------------------------------- the cluster
 
 
@@ -355,7 +452,7 @@ def _cluster() -> clu.Cluster:
     """The cluster of this run: one engine connection for every step and check."""
     run = context.current()
     if "cluster" not in run.cache:
-        run.cache["cluster"] = clu.Cluster(context.settings(), _artifact_set(), retain=run.retain)
+        run.cache["cluster"] = clu.Cluster(context.settings(), _artifact_set(), retain=run.retain, reup=run.reup)
     return run.cache["cluster"]
 
 
@@ -381,7 +478,7 @@ def cluster_step(function):
 def _after_failure(cluster: clu.Cluster, err: UserError) -> str:
     try:
         saved = clu.save_logs(cluster)
-        if cluster.has_file(clu.MASTER, clu.READY_MARKER):
+        if not cluster.fresh and cluster.has_file(clu.MASTER, clu.READY_MARKER):
             # A cluster that was complete before this run is the user's: keep it.
             kept = "the cluster's nodes were kept (it was complete before)"
         elif cluster.retain:
@@ -472,10 +569,15 @@ def task_network():
     return _cluster_task("network", title, clu.ensure_network, "node-image-load")
 
 
+def task_restore():
+    """the cluster from its snapshot, when one was made for these settings"""
+    return _cluster_task("restore", "snapshot lookup", clu.restore_snapshot, "network")
+
+
 def task_nodes():
     """the node containers, booted (made afresh when missing, changed or half-made)"""
     count = context.settings().cluster.num_nodes
-    return _cluster_task("nodes", f"start {count + 1} node{'s' if count else ''}", clu.create_nodes, "network")
+    return _cluster_task("nodes", f"start {count + 1} node{'s' if count else ''}", clu.create_nodes, "restore")
 
 
 def task_kubeadm_init():
@@ -500,17 +602,40 @@ def task_addons():
     return _cluster_task("addons", "addons", clu.apply_addons, "pod-network")
 
 
+def task_swap():
+    """reup: the new kubelet, kubeadm, kubectl and images into the nodes"""
+    if context.current().reup:  # `up` has no such step
+        yield _cluster_task("swap", "new binaries into the nodes", clu.swap_binaries, "addons", always=True)
+
+
 def task_ready():
     """wait until every node is Ready and CoreDNS answers"""
     # Always asked: a cluster whose nodes were just restarted is complete but
     # not yet Ready, and asking a Ready one costs a second.
-    return _cluster_task("ready", "nodes Ready, CoreDNS Ready", clu.wait_ready, "addons", always=True)
+    after = "swap" if context.current().reup else "addons"
+    return _cluster_task("ready", "nodes Ready, CoreDNS Ready", clu.wait_ready, after, always=True)
+
+
+def _made_before() -> bool:
+    try:
+        return not _cluster().made
+    except UserError:
+        return False
+
+
+def task_snapshot():
+    """the cluster as kubeadm made it, saved so the next `up` restores it"""
+    task = _cluster_task("snapshot", "snapshot", clu.take_snapshot, "ready")
+    # Only a cluster made in this run: a snapshot is the state after setup,
+    # never a cluster with the user's workloads in it.
+    task["uptodate"] = [_made_before]
+    return task
 
 
 def task_kubeconfig():
     """~/.kubeadm-local-cluster/admin.conf and kubectl"""
     # Always written: cheap, and the published port changes when the engine restarts.
-    return _cluster_task("kubeconfig", "kubeconfig and kubectl", clu.write_kubeconfig, "ready", always=True)
+    return _cluster_task("kubeconfig", "kubeconfig and kubectl", clu.write_kubeconfig, "snapshot", always=True)
 
 
 @step
@@ -532,6 +657,7 @@ def task_up():
 def run_down():
     removed = clu.down(context.settings())
     print(f"removed {', '.join(removed)}" if removed else "no nodes to remove")
+    print("the snapshot, if any, is kept: `clean` removes it")
 
 
 def task_down():

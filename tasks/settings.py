@@ -171,6 +171,10 @@ def directory(value):
     return str(local_path(text(value) or "."))
 
 
+def optional_path(value):
+    return str(local_path(text(value))) if text(value) else ""
+
+
 def addons(value):
     # A YAML list, or one comma-separated string (environment, flags).
     listed = isinstance(value, (list, tuple))
@@ -242,6 +246,8 @@ def _binary_url(binary: str, what: str) -> list[Setting]:
     ]
 
 
+BUILD_SETTINGS = ("source.buildKubeadm", "source.buildHyperkube", "source.buildKubelet", "source.buildKubectl")
+
 SCHEMA: tuple[Setting, ...] = (
     Setting("dind.subnet", "dind-subnet", ipv4_network, "IPv4 network of the node containers."),
     Setting("verbose", "v", whole_number(0), "0 quiet, 1 steps, 2 commands and their output, 3+ debug."),
@@ -253,6 +259,13 @@ SCHEMA: tuple[Setting, ...] = (
         boolean,
         "Build kubelet and the control-plane components in k8sDir.",
         "no-build-hyperkube",
+    ),
+    Setting(
+        "source.buildKubelet",
+        "build-kubelet",
+        boolean,
+        "Build kubelet alone in k8sDir (buildHyperkube builds it with the control plane).",
+        "no-build-kubelet",
     ),
     Setting("source.buildKubectl", "build-kubectl", boolean, "Build kubectl in k8sDir.", "no-build-kubectl"),
     Setting("source.k8sDir", "k8s-dir", directory, "Kubernetes source tree for the build settings."),
@@ -293,6 +306,14 @@ SCHEMA: tuple[Setting, ...] = (
         choice(*DEBIAN_SUITES),
         "Debian suite of the node image; auto suits the Kubernetes version.",
     ),
+    Setting(
+        "e2e.reportDir",
+        "report-dir",
+        optional_path,
+        "Where e2e and e2e-serial write JUnit XML and their log; empty: a new directory under "
+        "~/.kubeadm-local-cluster/e2e/ per run.",
+    ),
+    Setting("e2e.parallel", "e2e-parallel", whole_number(1, 64), "Ginkgo processes for `e2e` (e2e-serial uses one)."),
 )
 BY_KEY = {s.key: s for s in SCHEMA}
 BY_FLAG = {s.flag: s for s in SCHEMA}
@@ -326,6 +347,7 @@ class Source:
     kubernetes_version: str
     build_kubeadm: bool
     build_hyperkube: bool
+    build_kubelet: bool
     build_kubectl: bool
     k8s_dir: str
     release_site: str
@@ -354,7 +376,13 @@ class Node:
     debian_suite: str
 
 
-SECTION_TYPES = {"dind": Dind, "source": Source, "cluster": Cluster, "node": Node}
+@dataclass(frozen=True)
+class E2E:
+    report_dir: str
+    parallel: int
+
+
+SECTION_TYPES = {"dind": Dind, "source": Source, "cluster": Cluster, "node": Node, "e2e": E2E}
 
 
 @dataclass(frozen=True)
@@ -364,6 +392,7 @@ class Settings:
     source: Source
     cluster: Cluster
     node: Node
+    e2e: E2E
     # dotted key -> where its value came from ("default", "env K8S_DIND_V", ...)
     origins: Mapping[str, str] = dataclasses.field(compare=False, repr=False)
 
@@ -580,7 +609,7 @@ def _check_together(values: dict, origins: dict) -> None:
             raise SettingsError(f"{sum_key} is set but {url_key} is empty")
         if values[url_key] and values[build_key]:
             raise SettingsError(f"{build_key} and {url_key} both say where {binary} comes from: set only one")
-    builds = [k for k in ("source.buildKubeadm", "source.buildHyperkube", "source.buildKubectl") if values[k]]
+    builds = [k for k in BUILD_SETTINGS if values[k]]
     if builds:
         tree = Path(values["source.k8sDir"])
         if not (tree / "cmd" / "kubeadm").is_dir():

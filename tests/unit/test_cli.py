@@ -49,10 +49,13 @@ def test_doit_database_lives_in_the_state_directory(isolated_home, capsys):
     assert not any(Path.cwd().iterdir()), "nothing is written to the current directory"
 
 
-@pytest.mark.parametrize("name", ["reup", "e2e", "e2e-serial"])
-def test_commands_not_built_yet_say_so_and_fail(name, capsys):
-    assert cli.main([name]) == 1
-    assert f"`{name}` is not built yet" in capsys.readouterr().out
+@pytest.mark.parametrize("name", ["e2e", "e2e-serial"])
+def test_conformance_runs_need_a_cluster_and_say_so_before_building_anything(name, capsys, monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    assert cli.main([name, "DNS"]) == 1
+    out = capsys.readouterr().out
+    assert "✗ the cluster to test: cannot reach the Docker engine at unix:///nonexistent/docker.sock" in out
+    assert "e2e.test" not in out and "Traceback" not in out
 
 
 def test_bad_input_is_one_line_and_exit_2(isolated_home):

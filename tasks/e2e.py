@@ -1,0 +1,211 @@
+"""Conformance tests against the running cluster.
+
+e2e.test and ginkgo run in a short-lived container on the cluster's network
+(made from the node image, which has kubectl), with the master's admin.conf,
+so the run is the same against a remote engine. The test images are loaded
+into the nodes that run pods first. JUnit XML and the whole log go to a report
+directory; the summary counts what JUnit says."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import xml.etree.ElementTree as ET
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tasks import e2e_artifacts, node_image
+from tasks.console import CONSOLE, log
+from tasks.errors import UserError
+from tasks.paths import state_dir
+
+RUNNER = "kube-e2e"
+WORKDIR = "/e2e"
+LOAD_DIR = "/var/lib/containerd/kubeadm-local-cluster-e2e"  # the volume: not the tmpfs
+# Go's regexp: a backslash before any of these makes it literal.
+_REGEXP_SPECIAL = set("\\.+*?()|[]{}^$")
+
+
+def regexp_literal(text: str) -> str:
+    """text as a Go regular expression matching exactly it (ginkgo's --focus)."""
+    return "".join(f"\\{char}" if char in _REGEXP_SPECIAL else char for char in text)
+
+
+@dataclass(frozen=True)
+class Selection:
+    serial: bool
+    substring: str = ""
+
+    @property
+    def command(self) -> str:
+        return "e2e-serial" if self.serial else "e2e"
+
+    def describe(self) -> str:
+        kind = "serial" if self.serial else "parallel"
+        return f"{kind} conformance tests" + (f" whose name contains {self.substring!r}" if self.substring else "")
+
+
+def ginkgo_argv(selection: Selection, procs: int) -> list[str]:
+    """ginkgo running the compiled e2e.test: Conformance by label, Serial
+    ones only in e2e-serial, the substring (literal) as focus."""
+    labels = "Conformance && Serial" if selection.serial else "Conformance && !Serial"
+    argv = [
+        f"{WORKDIR}/ginkgo",
+        f"--procs={1 if selection.serial else procs}",
+        f"--label-filter={labels}",
+        "--timeout=24h",  # ginkgo's default hour is shorter than a full run here
+        "--no-color",
+        "--silence-skips",
+    ]
+    if selection.substring:
+        argv.append(f"--focus={regexp_literal(selection.substring)}")
+    argv += [
+        f"{WORKDIR}/e2e.test",
+        "--",
+        f"--kubeconfig={WORKDIR}/kubeconfig",
+        "--provider=skeleton",
+        f"--report-dir={WORKDIR}/report",
+        # As conformance runs do: a tainted control-plane node does not hold the suite up.
+        "--non-blocking-taints=node-role.kubernetes.io/control-plane",
+    ]
+    return argv
+
+
+# ---------------------------------------------------------------- the report
+
+
+@dataclass
+class Summary:
+    passed: int = 0
+    failed: list[str] = field(default_factory=list)
+    skipped: int = 0
+    report_dir: Path | None = None
+    exit_code: int = 0
+
+    @property
+    def ran(self) -> int:
+        return self.passed + len(self.failed)
+
+    def line(self) -> str:
+        return f"{self.passed} passed, {len(self.failed)} failed, {self.skipped} skipped"
+
+
+def summarize(junit_files: list[Path]) -> Summary:
+    """Counts from ginkgo's JUnit XML. Specs the filters left out are not
+    counted as skipped: only those that were selected and then skipped
+    themselves (Skipf: "not supported by this provider", ...)."""
+    summary = Summary()
+    for path in junit_files:
+        for case in ET.parse(path).getroot().iter("testcase"):
+            name = case.get("name", "")
+            if name.startswith(("[SynchronizedBeforeSuite]", "[SynchronizedAfterSuite]", "[ReportAfterSuite]")):
+                if case.find("failure") is not None or case.find("error") is not None:
+                    summary.failed.append(name)
+                continue
+            skipped = case.find("skipped")
+            if case.find("failure") is not None or case.find("error") is not None:
+                summary.failed.append(name)
+            elif skipped is not None:
+                # Ginkgo says just "skipped" for specs the filters left out and
+                # "skipped - <why>" for a selected spec that skipped itself.
+                if (skipped.get("message") or "").startswith("skipped - "):
+                    summary.skipped += 1
+            else:
+                summary.passed += 1
+    return summary
+
+
+def report_dir(configured: str, selection: Selection) -> Path:
+    if configured:
+        return Path(configured)
+    return state_dir() / "e2e" / f"{datetime.datetime.now():%Y%m%d-%H%M%S}-{selection.command}"
+
+
+# ---------------------------------------------------------------- the run
+
+
+def schedulable(cluster) -> list:
+    """The nodes pods run on: the workers, and the master when it is untainted."""
+    untainted = cluster.settings.cluster.num_nodes == 0 or cluster.settings.cluster.no_dedicated
+    return [spec for spec in cluster.nodes if spec.role == "worker" or untainted]
+
+
+def load_test_images(cluster, archives: list[Path], combined: Path) -> None:
+    """The test images into each node pods run on, unless it has them all."""
+    wanted = {tag for archive in archives for tag in _tags(archive)}
+
+    def load(spec) -> None:
+        listed = json.loads(cluster.run(spec.name, ["crictl", "images", "-o", "json"], "listing images"))["images"]
+        present = {tag for image in listed for tag in image.get("repoTags") or []}
+        if wanted <= present:
+            return
+        log.info("loading %d test images into %s", len(wanted - present), spec.name)
+        cluster.run(spec.name, ["mkdir", "-p", LOAD_DIR], "preparing")
+        cluster.objects.put_paths(spec.name, LOAD_DIR, {"images.tar": combined})
+        cluster.run(
+            spec.name,
+            [
+                "sh",
+                "-ec",
+                f"ctr -n k8s.io images import --local --discard-unpacked-layers {LOAD_DIR}/images.tar >/dev/null; "
+                f"rm -rf {LOAD_DIR}",
+            ],
+            "importing the test images",
+        )
+
+    with ThreadPoolExecutor(max_workers=len(cluster.nodes)) as pool:
+        for future in [pool.submit(load, spec) for spec in schedulable(cluster)]:
+            future.result()
+
+
+def _tags(archive: Path) -> list[str]:
+    from tasks.oci import read_tags
+
+    return read_tags(archive)
+
+
+def run(cluster, selection: Selection) -> Summary:
+    """Run the selected tests; the summary (the caller decides the exit code)."""
+    settings, artifacts = cluster.settings, cluster.artifacts
+    images = e2e_artifacts.e2e_images(artifacts, conformance_only=True)
+    if images.missing:
+        log.info("%d test images cannot be had here; tests that need them will fail:", len(images.missing))
+        for line in e2e_artifacts.missing_report(images.missing):
+            log.info("  %s", line)
+    load_test_images(cluster, images.archives, combined_archive(artifacts))
+
+    reports = report_dir(settings.e2e.report_dir, selection)
+    reports.mkdir(parents=True, exist_ok=True)
+    objects = cluster.objects
+    argv = ginkgo_argv(selection, settings.e2e.parallel)
+    objects.create_job(RUNNER, node_image.tag(artifacts), argv, settings.network_name, {})
+    try:
+        kubeconfig = objects.get_file("kube-master", "/etc/kubernetes/admin.conf")
+        objects.put_files(RUNNER, "/", {"e2e/kubeconfig": kubeconfig, "e2e/report/.keep": b""}, mode=0o600)
+        objects.put_paths(
+            RUNNER, WORKDIR, {name: artifacts.binary(name) for name in ("e2e.test", "ginkgo")}, mode=0o755
+        )
+        log.info("running the %s (log: %s)", selection.describe(), reports / "e2e.log")
+        objects.start_container(RUNNER)
+        with open(reports / "e2e.log", "w") as out:
+
+            def line(text: str) -> None:
+                out.write(text + "\n")
+                CONSOLE.emit(text)
+
+            code = objects.follow(RUNNER, line)
+        objects.get_tree(RUNNER, f"{WORKDIR}/report", reports)
+    finally:
+        objects.remove_container(RUNNER)
+    (reports / ".keep").unlink(missing_ok=True)
+    junit = sorted(reports.glob("junit*.xml"))
+    if not junit:
+        raise UserError(f"the tests wrote no JUnit report (ginkgo exit {code}); see {reports / 'e2e.log'}")
+    summary = summarize(junit)
+    summary.report_dir, summary.exit_code = reports, code
+    return summary
+
+
+def combined_archive(artifacts) -> Path:
+    return artifacts.root / "e2e-images.tar"

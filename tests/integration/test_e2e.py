@@ -1,0 +1,49 @@
+"""`e2e` on a real cluster (1 master + 2 workers): a real conformance test,
+run by e2e.test and ginkgo built here, with test images built here."""
+
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from tests.integration.conftest import VERSION, local_cluster
+from tests.integration.test_cluster import docker
+
+pytestmark = pytest.mark.integration
+
+DNS_TEST = "should provide DNS for the cluster"
+
+
+@pytest.fixture(scope="module")
+def cluster(shared_home):
+    result = local_cluster(shared_home, "up", "--kubernetes-version", VERSION, "--num-nodes", "2")
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    yield shared_home
+    local_cluster(shared_home, "clean")
+
+
+def e2e(home, *args):
+    return local_cluster(home, "e2e", "--kubernetes-version", VERSION, "--num-nodes", "2", *args)
+
+
+def test_a_conformance_test_passes_and_writes_junit(cluster, tmp_path):
+    reports = tmp_path / "reports"
+    result = e2e(cluster, "--report-dir", str(reports), DNS_TEST)
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out[-6000:]
+    assert "1 passed, 0 failed, 0 skipped" in out
+    assert f"JUnit and the log: {reports}" in out
+    junit = list(reports.glob("junit*.xml"))
+    assert junit, sorted(p.name for p in reports.iterdir())
+    cases = [c for c in ET.parse(junit[0]).getroot().iter("testcase") if DNS_TEST in c.get("name", "")]
+    assert any(c.get("status") == "passed" and "[Conformance]" in c.get("name") for c in cases)
+    assert (reports / "e2e.log").stat().st_size > 0
+    # The images it ran were made here and loaded into the workers.
+    listed = docker("exec", "kube-node-1", "crictl", "images").stdout
+    assert "e2e-test-images/agnhost" in listed and "e2e-test-images/jessie-dnsutils" in listed
+
+
+def test_a_substring_that_matches_nothing_fails_clearly(cluster, tmp_path):
+    result = e2e(cluster, "--report-dir", str(tmp_path / "none"), "no test is called this (really)")
+    assert result.returncode == 1
+    assert "no parallel conformance tests whose name contains 'no test is called this (really)'" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr

@@ -1,0 +1,175 @@
+"""Conformance-test artifacts built for real: e2e.test and ginkgo from the Go
+module proxy, the test images from Go programs and Debian packages, each
+loaded into the engine and run.
+
+Built once for the session in the shared state directory (Go's caches are the
+real ones: e2e.test takes minutes cold, seconds warm). Containers made here
+are named e2e-helper-*; a test image is loaded only when the engine has no
+image of that name yet, and removed afterwards.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tasks.e2e_artifacts import combine_archives, recipe_for
+from tasks.paths import REPO_DIR
+from tests.integration.conftest import GO_CACHES, VERSION
+
+pytestmark = pytest.mark.integration
+
+E2E = "registry.k8s.io/e2e-test-images"
+BUILD = """
+import json, sys
+from tasks.artifacts import ArtifactSet
+from tasks import e2e_artifacts as e2e
+artifacts = ArtifactSet(sys.argv[1])
+e2e.prepare_e2e_module(artifacts)
+e2e.build_e2e_test(artifacts)
+e2e.build_ginkgo(artifacts)
+e2e.list_test_images(artifacts)
+archives, missing = e2e.build_test_images(artifacts)
+print(json.dumps({
+    "archives": {ref: str(e2e.archive_path(artifacts, ref)) for ref in e2e.listed_images(artifacts)
+                 if e2e.archive_path(artifacts, ref) in archives},
+    "missing": missing,
+    "ginkgo": e2e.ginkgo_version(artifacts),
+}))
+"""
+
+
+def docker(*args, check=False, timeout=300) -> subprocess.CompletedProcess:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, check=check)
+
+
+@pytest.fixture(scope="session")
+def e2e_built(shared_home):
+    environ = {**os.environ, **GO_CACHES, "HOME": str(shared_home), "PYTHONPATH": str(REPO_DIR)}
+    result = subprocess.run(
+        [sys.executable, "-c", BUILD, VERSION], capture_output=True, text=True, env=environ, timeout=3600
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    built = json.loads(result.stdout.strip().splitlines()[-1])
+    built["bin"] = shared_home / ".kubeadm-local-cluster" / "cache" / "kubernetes" / VERSION / "bin"
+    return built
+
+
+def test_e2e_test_and_ginkgo_report_their_versions(e2e_built):
+    out = subprocess.run([str(e2e_built["bin"] / "e2e.test"), "--version"], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == VERSION
+    ginkgo = subprocess.run([str(e2e_built["bin"] / "ginkgo"), "version"], capture_output=True, text=True)
+    assert ginkgo.stdout.strip() == f"Ginkgo Version {e2e_built['ginkgo'].removeprefix('v')}"
+    # The conformance tests are in there (the runner focuses on them).
+    listed = subprocess.run(
+        [str(e2e_built["bin"] / "e2e.test"), "--list-conformance-tests"], capture_output=True, text=True
+    )
+    assert listed.returncode == 0 and listed.stdout.count("testname:") > 300
+
+
+def test_every_image_conformance_tests_use_is_built(e2e_built):
+    for reference in e2e_built["missing"]:
+        recipe = recipe_for(reference)
+        assert recipe is None or not recipe.conformance, f"{reference} is missing"
+    assert f"{E2E}/agnhost:2.56" in e2e_built["archives"]
+
+
+class Loaded:
+    """A test image loaded into the engine for one test, and removed after it
+    (only if the engine did not have that name before)."""
+
+    def __init__(self, archive: str, reference: str):
+        self.archive, self.reference = archive, reference
+
+    def __enter__(self):
+        if docker("image", "inspect", self.reference).returncode == 0:
+            pytest.skip(f"the engine already has an image {self.reference}: not replacing it")
+        docker("load", "-i", self.archive, check=True)
+        return self
+
+    def __exit__(self, *exc):
+        docker("rmi", self.reference)
+
+
+def run(reference: str, *args: str, entrypoint: str | None = None, user: str | None = None):
+    name = f"e2e-helper-{uuid.uuid4().hex[:8]}"
+    options = [*(["--entrypoint", entrypoint] if entrypoint else []), *(["--user", user] if user else [])]
+    return docker("run", "--rm", "--name", name, *options, reference, *args, timeout=120)
+
+
+# (repository:tag, command, output it must contain); entrypoint "" keeps the image's.
+COMMANDS = [
+    (f"{E2E}/agnhost:2.56", "", ["--help"], "Available Commands"),
+    (f"{E2E}/agnhost:2.56", "sh", ["-c", "dig -v && curl --version && nc -h; iperf -v; ip -V"], "iproute2"),
+    (f"{E2E}/agnhost:2.56", "id", ["-G", "user-defined-in-image"], "1000 50000"),
+    (f"{E2E}/agnhost:2.56", "/agnhost-2", ["--help"], "Available Commands"),
+    (f"{E2E}/busybox:1.37.0-1", "", ["sh", "-c", "wget --help 2>&1; echo ok"], "ok"),
+    (f"{E2E}/jessie-dnsutils:1.7", "", ["dig", "-v"], "DiG"),
+    (f"{E2E}/nonewprivs:1.3", "", [], "Effective uid: 0"),
+    (f"{E2E}/nonroot:1.4", "", ["id", "-u"], "1234"),
+    (f"{E2E}/sample-apiserver:1.29.2", "", ["--help"], "--etcd-servers"),
+    ("registry.k8s.io/etcd:3.6.4-0", "/usr/local/bin/etcd", ["--version"], "etcd Version: 3.6.4"),
+    (f"{E2E}/ipc-utils:1.3", "", ["ipcs"], "Shared Memory"),
+    (f"{E2E}/resource-consumer:1.13", "stress", ["--version"], "stress"),
+]
+
+
+@pytest.mark.parametrize(("reference", "entrypoint", "args", "expected"), COMMANDS)
+def test_image_loads_and_runs(e2e_built, reference, entrypoint, args, expected):
+    if reference not in e2e_built["archives"]:
+        pytest.skip(f"{reference} is not listed by this release")
+    with Loaded(e2e_built["archives"][reference], reference):
+        result = run(reference, *args, entrypoint=entrypoint or None)
+    assert result.returncode == 0, result.stderr
+    assert expected in result.stdout + result.stderr
+
+
+# Web servers: started, then asked through their network namespace by busybox's wget.
+SERVERS = [
+    (f"{E2E}/nginx:1.14-4", "/", "Welcome to nginx"),
+    (f"{E2E}/nginx:1.15-4", "/", "Welcome to nginx"),
+    (f"{E2E}/httpd:2.4.38-4", "/index.html", "It works!"),
+    (f"{E2E}/httpd:2.4.39-4", "/index.html", "It works!"),
+    (f"{E2E}/nautilus:1.7", "/data.json", "nautilus.jpg"),
+    (f"{E2E}/kitten:1.7", "/data.json", "kitten.jpg"),
+]
+
+
+@pytest.mark.parametrize(("reference", "path", "expected"), SERVERS)
+def test_web_server_serves_on_port_80(e2e_built, reference, path, expected):
+    busybox = f"{E2E}/busybox:1.37.0-1"
+    if reference not in e2e_built["archives"]:
+        pytest.skip(f"{reference} is not listed by this release")
+    name = f"e2e-helper-{uuid.uuid4().hex[:8]}"
+    with Loaded(e2e_built["archives"][reference], reference), Loaded(e2e_built["archives"][busybox], busybox):
+        docker("run", "-d", "--name", name, reference, check=True)
+        try:
+            script = f"for i in $(seq 30); do wget -qO- http://127.0.0.1{path} && exit 0; sleep 0.5; done; exit 1"
+            result = docker("run", "--rm", "--network", f"container:{name}", busybox, "sh", "-c", script)
+            logs = docker("logs", name)
+        finally:
+            docker("rm", "-f", name)
+    assert result.returncode == 0, result.stderr + logs.stdout + logs.stderr
+    assert expected in result.stdout
+
+
+def test_a_combined_archive_loads_every_image(e2e_built, tmp_path):
+    """What the runner copies into each node: one archive, shared layers once."""
+    references = [f"{E2E}/busybox:1.37.0-1", f"{E2E}/nonewprivs:1.3"]
+    for reference in references:
+        if docker("image", "inspect", reference).returncode == 0:
+            pytest.skip(f"the engine already has an image {reference}: not replacing it")
+    combined = tmp_path / "combined.tar"
+    combine_archives([Path(e2e_built["archives"][r]) for r in references], combined)
+    try:
+        docker("load", "-i", str(combined), check=True)
+        result = run(references[1])
+        assert "Effective uid: 0" in result.stdout
+        assert docker("image", "inspect", references[0]).returncode == 0
+    finally:
+        for reference in references:
+            docker("rmi", reference)

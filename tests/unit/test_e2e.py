@@ -1,0 +1,61 @@
+"""How a conformance run is asked for and how its JUnit is read: no engine."""
+
+import re
+
+from tasks import e2e
+
+
+def test_a_substring_is_taken_literally_not_as_a_regexp():
+    text = "DNS should provide DNS for the cluster [Conformance] (a+b)*"
+    pattern = e2e.regexp_literal(text)
+    assert re.fullmatch(pattern, text)  # Python's syntax agrees with Go's for these escapes
+    assert not re.fullmatch(pattern, "DNS should provide DNS for the cluster C (aab)")
+    assert " " in pattern and "\\ " not in pattern  # Go's regexp refuses an escaped space
+
+
+def test_e2e_runs_parallel_conformance_tests_without_serial_ones():
+    argv = e2e.ginkgo_argv(e2e.Selection(serial=False), procs=4)
+    assert "--procs=4" in argv and "--label-filter=Conformance && !Serial" in argv
+    assert not any(arg.startswith("--focus") for arg in argv)
+    test_args = argv[argv.index("--") + 1 :]
+    assert "--provider=skeleton" in test_args and "--kubeconfig=/e2e/kubeconfig" in test_args
+
+
+def test_e2e_serial_runs_one_process_and_a_substring_narrows_the_focus():
+    argv = e2e.ginkgo_argv(e2e.Selection(serial=True, substring="should (serially)"), procs=8)
+    assert "--procs=1" in argv and "--label-filter=Conformance && Serial" in argv
+    assert "--focus=should \\(serially\\)" in argv
+
+
+JUNIT = """<?xml version="1.0" encoding="UTF-8"?>
+<testsuites tests="5" disabled="3" errors="0" failures="1" time="12">
+  <testsuite name="Kubernetes e2e suite" tests="6" skipped="3" failures="1">
+    <testcase name="[SynchronizedBeforeSuite]" status="passed"></testcase>
+    <testcase name="[sig-network] DNS should provide DNS for the cluster [Conformance]" status="passed"></testcase>
+    <testcase name="[sig-apps] Deployment should work [Conformance]" status="failed">
+      <failure message="timed out" type="failed">timed out</failure>
+    </testcase>
+    <testcase name="[sig-node] Not selected" status="skipped"><skipped message="skipped"></skipped></testcase>
+    <testcase name="[sig-node] Selected, then skipped" status="skipped">
+      <skipped message="skipped - Only supported for providers [gce]"></skipped>
+    </testcase>
+    <testcase name="[sig-node] Another left out" status="skipped"><skipped message="skipped"></skipped></testcase>
+  </testsuite>
+</testsuites>
+"""
+
+
+def test_summary_counts_what_ran_and_names_failures(tmp_path):
+    path = tmp_path / "junit_01.xml"
+    path.write_text(JUNIT)
+    summary = e2e.summarize([path])
+    assert summary.line() == "1 passed, 1 failed, 1 skipped"
+    assert summary.failed == ["[sig-apps] Deployment should work [Conformance]"]
+    assert summary.ran == 2
+
+
+def test_reports_go_to_a_new_directory_per_run_unless_configured(isolated_home, tmp_path):
+    made = e2e.report_dir("", e2e.Selection(serial=True))
+    assert made.parent == isolated_home / ".kubeadm-local-cluster" / "e2e"
+    assert made.name.endswith("-e2e-serial")
+    assert e2e.report_dir(str(tmp_path / "r"), e2e.Selection(serial=False)) == tmp_path / "r"

@@ -1,0 +1,248 @@
+"""Conformance-test artifacts: names, the wrapper module, recipes and reports
+(no Go, no engine, no network)."""
+
+import json
+import os
+import tarfile
+
+import pytest
+
+from tasks import e2e_artifacts as e2e
+from tasks import gobuild, oci
+from tasks.artifacts import ArtifactSet
+from tasks.errors import UserError
+
+# What `e2e.test --list-images` printed for v1.34.4 (a sample, in its map order).
+LISTED_1_34 = """registry.k8s.io/sig-storage/csi-resizer:v1.13.1
+registry.k8s.io/etcd:3.6.4-0
+registry.k8s.io/e2e-test-images/nginx:1.15-4
+registry.k8s.io/e2e-test-images/node-perf/npb-ep:1.2
+registry.k8s.io/e2e-test-images/busybox:1.36.1-1
+registry.k8s.io/e2e-test-images/sample-apiserver:1.29.2
+gcr.io/k8s-authenticated-test/agnhost:2.6
+registry.k8s.io/e2e-test-images/busybox:1.37.0-1
+registry.k8s.io/e2e-test-images/httpd:2.4.39-4
+registry.k8s.io/e2e-test-images/agnhost:2.56
+registry.k8s.io/e2e-test-images/jessie-dnsutils:1.7
+registry.k8s.io/e2e-test-images/nginx:1.14-4
+registry.k8s.io/e2e-test-images/httpd:2.4.38-4
+registry.k8s.io/pause:3.10.1
+invalid.registry.k8s.io/invalid/alpine:3.1
+registry.k8s.io/e2e-test-images/nautilus:1.7
+registry.k8s.io/e2e-test-images/nonewprivs:1.3
+registry.k8s.io/e2e-test-images/volume/nfs:1.4
+"""
+# The images the [Conformance] tests of v1.34 use (read in their sources).
+CONFORMANCE_1_34 = {
+    "registry.k8s.io/e2e-test-images/agnhost:2.56",
+    "registry.k8s.io/e2e-test-images/busybox:1.37.0-1",
+    "registry.k8s.io/e2e-test-images/httpd:2.4.38-4",
+    "registry.k8s.io/e2e-test-images/httpd:2.4.39-4",
+    "registry.k8s.io/e2e-test-images/jessie-dnsutils:1.7",
+    "registry.k8s.io/e2e-test-images/nautilus:1.7",
+    "registry.k8s.io/e2e-test-images/nginx:1.14-4",
+    "registry.k8s.io/e2e-test-images/nonewprivs:1.3",
+    "registry.k8s.io/e2e-test-images/sample-apiserver:1.29.2",
+    "registry.k8s.io/etcd:3.6.4-0",
+}
+
+
+@pytest.mark.parametrize(
+    ("reference", "expected"),
+    [
+        ("registry.k8s.io/pause:3.10.1", ("registry.k8s.io/pause", "3.10.1")),
+        ("registry.k8s.io/e2e-test-images/agnhost:2.56", ("registry.k8s.io/e2e-test-images/agnhost", "2.56")),
+        ("localhost:5000/busybox", ("localhost:5000/busybox", "latest")),
+        ("localhost:5000/busybox:1.0", ("localhost:5000/busybox", "1.0")),
+    ],
+)
+def test_split_reference(reference, expected):
+    assert e2e.split_reference(reference) == expected
+
+
+def test_archive_names_are_flat_and_tell_the_image_and_tag(isolated_home):
+    artifacts = ArtifactSet("v1.34.4")
+    names = {
+        "registry.k8s.io/e2e-test-images/agnhost:2.56": "agnhost-2.56.tar",
+        "registry.k8s.io/e2e-test-images/node-perf/npb-ep:1.2": "node-perf-npb-ep-1.2.tar",
+        "registry.k8s.io/etcd:3.6.4-0": "etcd-3.6.4-0.tar",
+        "registry.k8s.io/sig-storage/csi-attacher:v4.8.0": "sig-storage-csi-attacher-v4.8.0.tar",
+    }
+    for reference, name in names.items():
+        path = e2e.archive_path(artifacts, reference)
+        assert path == artifacts.root / "e2e-images" / name
+    # Never where the node image preloads the cluster's own images.
+    assert e2e.archive_path(artifacts, "registry.k8s.io/pause:3.10.1").parent != artifacts.image("pause").parent
+
+
+def test_the_listed_images_are_sorted_and_unique():
+    listed = e2e.parse_image_list(LISTED_1_34 + "registry.k8s.io/pause:3.10.1\n\n")
+    assert listed == sorted(set(LISTED_1_34.split()))
+
+
+def test_the_e2e_module_builds_the_test_programs_not_the_cluster(tmp_path):
+    upstream = (
+        "module k8s.io/kubernetes\n\ngo 1.24.0\n\nreplace (\n"
+        "\tk8s.io/api => ./staging/src/k8s.io/api\n"
+        "\tk8s.io/sample-apiserver => ./staging/src/k8s.io/sample-apiserver\n)\n"
+    )
+    values = e2e.e2e_module_values("v1.34.4", upstream)
+    gobuild.write_module(tmp_path, "kubernetes.go.mod", values)
+    text = (tmp_path / "go.mod").read_text()
+    assert "require k8s.io/kubernetes v1.34.4" in text
+    for package in e2e.PROGRAMS.values():
+        assert f"\t{package}\n" in text
+    assert "\tgithub.com/onsi/ginkgo/v2/ginkgo\n" in text
+    assert "k8s.io/kubernetes/cmd/" not in text
+    assert "\tk8s.io/sample-apiserver => k8s.io/sample-apiserver v0.34.4\n" in text
+
+
+def test_every_conformance_image_has_a_recipe():
+    for reference in CONFORMANCE_1_34:
+        recipe = e2e.recipe_for(reference)
+        assert recipe is not None and recipe.conformance, reference
+
+
+def test_images_without_a_recipe_say_why():
+    for reference in e2e.parse_image_list(LISTED_1_34):
+        if e2e.recipe_for(reference) is None and reference != "registry.k8s.io/pause:3.10.1":
+            assert e2e.why_not_made(reference) != "no recipe for this image", reference
+    assert e2e.why_not_made("example.com/something:1") == "no recipe for this image"
+
+
+def test_recipes_name_what_exists():
+    for repository, recipe in e2e.RECIPES.items():
+        assert not recipe.base or recipe.base in e2e.BASES, repository
+        assert set(recipe.programs) <= set(e2e.PROGRAMS), repository
+        for name in recipe.files:
+            assert (e2e.IMAGE_FILES / name).is_file(), name
+    for name, base in e2e.BASES.items():
+        if base.hook:
+            hook = e2e.IMAGE_FILES / base.hook
+            assert hook.is_file() and os.access(hook, os.X_OK), name
+
+
+def _cluster_list(artifacts):
+    artifacts.root.mkdir(parents=True, exist_ok=True)
+    artifacts.image_list.write_text(
+        json.dumps({"images": ["registry.k8s.io/etcd:3.6.5-0", "registry.k8s.io/pause:3.10.1"]})
+    )
+
+
+def test_plan_skips_what_the_cluster_preloads_and_names_every_input(isolated_home):
+    artifacts = ArtifactSet("v1.34.4")
+    _cluster_list(artifacts)
+    plans = {plan.reference: plan for plan in e2e.image_plan(artifacts, e2e.parse_image_list(LISTED_1_34))}
+    assert "registry.k8s.io/pause:3.10.1" not in plans
+    assert set(plans) >= CONFORMANCE_1_34
+    agnhost = plans["registry.k8s.io/e2e-test-images/agnhost:2.56"]
+    assert agnhost.file_deps == [e2e.base_path("agnhost"), e2e.program_path(artifacts, "agnhost")]
+    etcd = plans["registry.k8s.io/etcd:3.6.4-0"]  # not the cluster's 3.6.5-0: built at 3.6.4
+    assert [p.name for p in etcd.programs] == ["etcd-v3.6.4", "etcdctl-v3.6.4"]
+    httpd = plans["registry.k8s.io/e2e-test-images/httpd:2.4.38-4"]
+    assert e2e.IMAGE_FILES / "httpd" / "httpd.conf" in httpd.file_deps
+
+
+def test_report_lists_archives_made_and_what_is_missing(isolated_home):
+    artifacts = ArtifactSet("v1.34.4")
+    _cluster_list(artifacts)
+    e2e.image_list_path(artifacts).write_text(json.dumps({"images": e2e.parse_image_list(LISTED_1_34)}))
+    made = ["registry.k8s.io/e2e-test-images/agnhost:2.56", "registry.k8s.io/e2e-test-images/busybox:1.37.0-1"]
+    for reference in made:
+        e2e.archive_path(artifacts, reference).parent.mkdir(parents=True, exist_ok=True)
+        e2e.archive_path(artifacts, reference).write_bytes(b"")
+    archives, missing = e2e.e2e_images(artifacts)
+    assert archives == [e2e.archive_path(artifacts, reference) for reference in made]
+    assert "registry.k8s.io/pause:3.10.1" not in missing  # the node image has it
+    assert "registry.k8s.io/e2e-test-images/nginx:1.14-4" in missing
+    assert "gcr.io/k8s-authenticated-test/agnhost:2.6" in missing
+    lines = e2e.missing_report(missing)
+    conformance = [line for line in lines if "needed by Conformance" in line]
+    assert lines[: len(conformance)] == conformance  # those first
+    assert any(line.startswith("registry.k8s.io/e2e-test-images/nginx:1.14-4: needed") for line in conformance)
+    assert any(line.startswith("invalid.registry.k8s.io/invalid/alpine:3.1: must not exist") for line in lines)
+
+
+def _fake_inputs(artifacts, tmp_path, bases, programs):
+    for name in bases:
+        path = e2e.base_path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(path, "w") as tar:
+            info = tarfile.TarInfo("etc/os-release")
+            tar.addfile(info)
+    for name in programs:
+        path = e2e.program_path(artifacts, name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"#!/bin/sh\n")
+
+
+def _image(archive):
+    with tarfile.open(archive) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))[0]
+        config = json.load(tar.extractfile(manifest["Config"]))
+        layer_names = manifest["Layers"]
+        members = {}
+        for name in layer_names[1:]:
+            with tarfile.open(fileobj=tar.extractfile(name)) as layer:
+                members.update({m.name: m for m in layer.getmembers()})
+    return manifest, config, members
+
+
+def test_two_tags_of_one_recipe_are_two_images(isolated_home, tmp_path):
+    """The rolling-update tests switch httpd 2.4.38-4 to 2.4.39-4 and watch the image change."""
+    artifacts = ArtifactSet("v1.34.4")
+    _fake_inputs(artifacts, tmp_path, ["httpd"], [])
+    old = e2e.build_test_image(artifacts, "registry.k8s.io/e2e-test-images/httpd:2.4.38-4")
+    new = e2e.build_test_image(artifacts, "registry.k8s.io/e2e-test-images/httpd:2.4.39-4")
+    assert old != new
+    manifest, config, members = _image(e2e.archive_path(artifacts, "registry.k8s.io/e2e-test-images/httpd:2.4.38-4"))
+    assert manifest["RepoTags"] == ["registry.k8s.io/e2e-test-images/httpd:2.4.38-4"]
+    assert config["config"]["Cmd"] == ["httpd-foreground"] and config["config"]["StopSignal"] == "SIGWINCH"
+    assert "usr/local/apache2/htdocs/index.html" in members
+    assert members["usr/local/bin/httpd-foreground"].mode == 0o755
+
+
+def test_nonewprivs_carries_a_setuid_program(isolated_home, tmp_path):
+    artifacts = ArtifactSet("v1.34.4")
+    _fake_inputs(artifacts, tmp_path, [], ["nnp"])
+    e2e.build_test_image(artifacts, "registry.k8s.io/e2e-test-images/nonewprivs:1.3")
+    _, config, members = _image(e2e.archive_path(artifacts, "registry.k8s.io/e2e-test-images/nonewprivs:1.3"))
+    assert members["usr/local/bin/nnp"].mode == 0o4755
+    assert config["config"]["Cmd"] == ["nnp"]
+    assert config["config"]["Labels"]["io.kubeadm-local-cluster.recipe"] == e2e.RECIPE
+
+
+def test_an_image_without_recipe_is_a_clear_error(isolated_home):
+    with pytest.raises(UserError, match="nfsd"):
+        e2e.build_test_image(ArtifactSet("v1.34.4"), "registry.k8s.io/e2e-test-images/volume/nfs:1.4")
+
+
+def test_read_tags_of_a_test_image(isolated_home, tmp_path):
+    artifacts = ArtifactSet("v1.34.4")
+    _fake_inputs(artifacts, tmp_path, ["busybox"], [])
+    e2e.build_test_image(artifacts, "registry.k8s.io/e2e-test-images/busybox:1.36.1-1")
+    archive = e2e.archive_path(artifacts, "registry.k8s.io/e2e-test-images/busybox:1.36.1-1")
+    assert oci.read_tags(archive) == ["registry.k8s.io/e2e-test-images/busybox:1.36.1-1"]
+
+
+def test_combined_archive_holds_every_image_and_each_layer_once(isolated_home, tmp_path):
+    artifacts = ArtifactSet("v1.34.4")
+    _fake_inputs(artifacts, tmp_path, ["nginx"], ["nnp"])
+    references = [
+        "registry.k8s.io/e2e-test-images/nginx:1.14-4",
+        "registry.k8s.io/e2e-test-images/nginx:1.15-4",
+        "registry.k8s.io/e2e-test-images/nonewprivs:1.3",
+    ]
+    for reference in references:
+        e2e.build_test_image(artifacts, reference)
+    combined = tmp_path / "all.tar"
+    e2e.combine_archives([e2e.archive_path(artifacts, r) for r in references], combined)
+    assert oci.read_tags(combined) == references
+    with tarfile.open(combined) as tar:
+        names = tar.getnames()
+        manifest = json.load(tar.extractfile("manifest.json"))
+    assert names[0] == "manifest.json" and len(names) == len(set(names))
+    layers = {layer for entry in manifest for layer in entry["Layers"]}
+    assert layers <= set(names)
+    # Both nginx tags share their two layers; nonewprivs has two of its own.
+    assert len(layers) == 4
