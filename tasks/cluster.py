@@ -295,7 +295,7 @@ def swap_binaries(cluster: Cluster) -> None:
     node whose images changed, its pods (kubelet makes them again from the new
     images, the control plane's static pods included)."""
     artifacts = cluster.artifacts
-    binaries = {name: _sha256(artifacts.binary(name)) for name in SWAPPED_BINARIES}
+    binaries = {name: oci.sha256_file(artifacts.binary(name)) for name in SWAPPED_BINARIES}
     refs = artifacts.images()
     images = {name: oci.read_image_id(artifacts.image(name)) for name in refs}
     changes: dict[str, list[str]] = {}
@@ -339,14 +339,6 @@ def swap_binaries(cluster: Cluster) -> None:
         log.info("the nodes already run these binaries and images")
     for name in sorted(changes):
         log.info("%s: new %s", name, ", ".join(changes[name]))
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as data:
-        while chunk := data.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def restart_stopped(cluster: Cluster) -> bool:
@@ -443,7 +435,10 @@ def pod_network(cluster: Cluster) -> None:
     cidrs = pod_cidrs(cluster)
     for spec in cluster.nodes:
         routes = " ".join(f"{cidrs[o.name]}@{o.address}" for o in cluster.nodes if o.name != spec.name)
-        env = f"POD_CIDR={cidrs[spec.name]}\nCLUSTER_CIDR={POD_SUBNET}\nROUTES='{routes}'\n"
+        env = (
+            f"POD_CIDR={cidrs[spec.name]}\nCLUSTER_CIDR={POD_SUBNET}\nSERVICE_CIDR={SERVICE_SUBNET}\n"
+            f"ROUTES='{routes}'\n"
+        )
         cluster.objects.put_files(spec.name, KUBEADM_DIR, {"cni.env": env.encode()})
         cluster.run(spec.name, ["systemctl", "restart", "cni-setup.service"], "setting up the pod network")
 

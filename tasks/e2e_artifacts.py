@@ -13,7 +13,7 @@ Layout, beside the cluster's artifacts (ArtifactSet.root):
     bin/e2e.test, bin/ginkgo
     e2e-bin/<program>      Go programs the test images carry (agnhost, nnp, ...)
     e2e-images.json        what `e2e.test --list-images` says
-    e2e-images/<name>-<tag>.tar   test image archives (not in images/: the
+    e2e-images-r<RECIPE>/<name>-<tag>.tar   test image archives (not in images/: the
                            node image preloads everything there)
 and Debian bases of the test images in cache/debian/e2e-<base>-<suite>.tar.
 
@@ -39,7 +39,7 @@ from tasks.errors import UserError
 from tasks.paths import IMAGES_DIR, cache_dir, replacing
 
 # Changing how test artifacts are made bumps this (it is in every image's labels).
-RECIPE = "1"
+RECIPE = "3"
 SUITE = "trixie"  # Debian suite of the test images' bases
 E2E_PACKAGE = "k8s.io/kubernetes/test/e2e"
 GINKGO_MODULE = "github.com/onsi/ginkgo/v2"
@@ -76,15 +76,16 @@ def image_list_path(artifacts: ArtifactSet) -> Path:
 
 
 def archive_path(artifacts: ArtifactSet, reference: str) -> Path:
-    """registry.k8s.io/e2e-test-images/node-perf/npb-ep:1.2 -> e2e-images/node-perf-npb-ep-1.2.tar"""
+    """registry.k8s.io/e2e-test-images/node-perf/npb-ep:1.2 -> e2e-images-r<RECIPE>/node-perf-npb-ep-1.2.tar"""
     repository, tag = split_reference(reference)
     path = repository.split("/", 1)[1] if "/" in repository else repository
     path = path.removeprefix("e2e-test-images/")
-    return artifacts.root / "e2e-images" / f"{path.replace('/', '-')}-{tag}.tar"
+    # RECIPE in the directory: a changed recipe makes new archives, never reuses old ones.
+    return artifacts.root / f"e2e-images-r{RECIPE}" / f"{path.replace('/', '-')}-{tag}.tar"
 
 
 def base_path(name: str, suite: str = SUITE) -> Path:
-    return cache_dir() / "debian" / f"e2e-{name}-{suite}.tar"
+    return cache_dir() / "debian" / f"e2e-{name}-{suite}-r{RECIPE}.tar"
 
 
 def split_reference(reference: str) -> tuple[str, str]:
@@ -258,7 +259,13 @@ BASES = {
         ("bind9-dnsutils", "curl", "netcat-openbsd", "iproute2", "iperf", "bash", "busybox", "ca-certificates"),
         hook="agnhost/customize-hook.sh",
     ),
-    "busybox": DebianBase(("busybox-static",), variant="extract", hook="busybox/extract-hook.sh"),
+    # bash as sh: busybox's ash (Debian's 1.37) drops environment variables whose
+    # names are not shell names ("data-1", "#@!x") from what it passes on, and a
+    # 1.34 Conformance test (Secrets, envFrom with various prefixes) runs
+    # `sh -c env` in this image expecting them; bash passes them through.
+    "busybox": DebianBase(
+        ("busybox-static", "bash", "libc6", "libtinfo6"), variant="extract", hook="busybox/extract-hook.sh"
+    ),
     "dnsutils": DebianBase(("bind9-dnsutils",)),  # the DNS tests run dig in jessie-dnsutils
     "nginx": DebianBase(("nginx",)),
     "httpd": DebianBase(("apache2-bin", "media-types")),

@@ -230,12 +230,12 @@ class Objects:
             raise EngineError(f"cannot create network {name}: {_short(text)}") from None
 
     # -- containers
+    def _label_filter(self, **labels: str) -> dict:
+        """The engine's filter for this cluster's objects with these labels too."""
+        return {"label": [f"{key}={value}" for key, value in self.labels(**labels).items()]}
+
     def containers(self, **labels: str) -> list:
-        filters = [
-            f"{LABEL_CLUSTER}={self.cluster}",
-            *(f"{LABEL}.{k.replace('_', '-')}={v}" for k, v in labels.items()),
-        ]
-        return self.client.containers.list(all=True, filters={"label": filters})
+        return self.client.containers.list(all=True, filters=self._label_filter(**labels))
 
     def start_container(self, name: str) -> None:
         try:
@@ -500,11 +500,7 @@ class Objects:
                     api.remove_container(container_id, force=True)
 
     def images(self, **labels: str) -> list:
-        filters = [
-            f"{LABEL_CLUSTER}={self.cluster}",
-            *(f"{LABEL}.{k.replace('_', '-')}={v}" for k, v in labels.items()),
-        ]
-        return self.client.images.list(filters={"label": filters})
+        return self.client.images.list(filters=self._label_filter(**labels))
 
     def remove_image(self, ref: str) -> None:
         try:

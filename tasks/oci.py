@@ -102,7 +102,7 @@ def _write_layer(layer: Layer, out: io.BufferedWriter) -> None:
                 tar.addfile(_tar_info(entry.path, tarfile.REGTYPE, entry.mode, len(payload)), io.BytesIO(payload))
 
 
-def _sha256_file(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as data:
         while chunk := data.read(1 << 20):
@@ -128,7 +128,7 @@ def write_image(
             if layer.tar is None:
                 with open(part, "wb") as out:
                     _write_layer(layer, out)
-            digest = _sha256_file(part)
+            digest = sha256_file(part)
             diff_ids.append(f"sha256:{digest}")
             layer_files.append((f"{digest}/layer.tar", part))
         image_config = {

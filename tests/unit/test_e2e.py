@@ -30,9 +30,10 @@ def test_e2e_serial_runs_one_process_and_a_substring_narrows_the_focus():
 JUNIT = """<?xml version="1.0" encoding="UTF-8"?>
 <testsuites tests="5" disabled="3" errors="0" failures="1" time="12">
   <testsuite name="Kubernetes e2e suite" tests="6" skipped="3" failures="1">
+    <testcase name="[ReportBeforeSuite]" status="passed"></testcase>
     <testcase name="[SynchronizedBeforeSuite]" status="passed"></testcase>
-    <testcase name="[sig-network] DNS should provide DNS for the cluster [Conformance]" status="passed"></testcase>
-    <testcase name="[sig-apps] Deployment should work [Conformance]" status="failed">
+    <testcase name="[It] [sig-network] DNS should provide DNS for the cluster [Conformance]" status="passed"></testcase>
+    <testcase name="[It] [sig-apps] Deployment should work [Conformance]" status="failed">
       <failure message="timed out" type="failed">timed out</failure>
     </testcase>
     <testcase name="[sig-node] Not selected" status="skipped"><skipped message="skipped"></skipped></testcase>

@@ -70,7 +70,7 @@ def test_archive_names_are_flat_and_tell_the_image_and_tag(isolated_home):
     }
     for reference, name in names.items():
         path = e2e.archive_path(artifacts, reference)
-        assert path == artifacts.root / "e2e-images" / name
+        assert path == artifacts.root / f"e2e-images-r{e2e.RECIPE}" / name
     # Never where the node image preloads the cluster's own images.
     assert e2e.archive_path(artifacts, "registry.k8s.io/pause:3.10.1").parent != artifacts.image("pause").parent
 

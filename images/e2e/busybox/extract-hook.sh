@@ -7,16 +7,24 @@ set -eu
 root=$1
 
 # Merged /usr, as Debian: /bin/sh and /usr/bin/sh are the same file.
-for dir in bin sbin lib; do
+for dir in bin sbin lib lib64; do
     [ -e "$root/$dir" ] || ln -s "usr/$dir" "$root/$dir"
 done
-mkdir -p "$root/usr/sbin" "$root/usr/lib"
+mkdir -p "$root/usr/sbin" "$root/usr/lib" "$root/usr/lib64"
 
+# sh is bash (see BASES in tasks/e2e_artifacts.py): it passes on environment
+# variables with any name, as upstream's busybox image does.
+[ -e "$root/usr/bin/bash" ] && ln -sf bash "$root/usr/bin/sh"
+
+# Upstream's image has every applet in /bin too (tests exec /bin/sysctl, which
+# Debian's busybox lists under sbin/): link each where Debian puts it and in /usr/bin.
 chroot "$root" /usr/bin/busybox --list-full | while read -r applet; do
-    if [ ! -e "$root/$applet" ] && [ ! -L "$root/$applet" ]; then
-        mkdir -p "$root/$(dirname "$applet")"
-        ln -s /usr/bin/busybox "$root/$applet"
-    fi
+    for path in "$applet" "usr/bin/${applet##*/}"; do
+        if [ ! -e "$root/$path" ] && [ ! -L "$root/$path" ]; then
+            mkdir -p "$root/$(dirname "$path")"
+            ln -s /usr/bin/busybox "$root/$path"
+        fi
+    done
 done
 
 # upstream busybox's /etc/passwd and /etc/group (the users tests may run as).
