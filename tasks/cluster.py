@@ -240,14 +240,18 @@ def start_nodes(cluster: Cluster, image_of) -> None:
     address = cluster.settings.cluster.api_server_address
     port = cluster.settings.cluster.api_server_port
     cluster.fresh = True
-    for spec in cluster.nodes:
+
+    def start(spec: NodeSpec) -> None:
         publish = (address, port or None) if spec.role == "master" else None
         cluster.started[spec.name] = time.time()
         cluster.objects.create_node(
             spec.name, image_of(spec), cluster.settings.network_name, spec.address, cluster.labels(spec), mode, publish
         )
+        wait_for_boot(cluster, spec.name)
+
     with ThreadPoolExecutor(max_workers=len(cluster.nodes)) as pool:
-        list(pool.map(lambda spec: wait_for_boot(cluster, spec.name), cluster.nodes))
+        for future in [pool.submit(start, spec) for spec in cluster.nodes]:
+            future.result()
 
 
 def restore_snapshot(cluster: Cluster) -> None:
@@ -538,8 +542,9 @@ def wait_ready(cluster: Cluster) -> None:
     while True:
         listed = _try_json(cluster, "-n", "kube-system", "get", "pods", "-l", "k8s-app=kube-dns")
         pods = (listed or {}).get("items", [])
-        ready = [p for p in pods if _pod_ready(p, started)]
-        if pods and len(ready) == len(pods):
+        # One Ready replica answers the cluster's DNS; the other's readiness
+        # probe may not come round for another 10 s.
+        if any(_pod_ready(p, started) for p in pods):
             break
         if time.monotonic() > deadline:
             states = ", ".join(f"{p['metadata']['name']} {p.get('status', {}).get('phase', '?')}" for p in pods)

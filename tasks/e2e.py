@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -174,6 +175,47 @@ def load_test_images(cluster, archives: list[Path], combined: Path) -> None:
             future.result()
 
 
+class Progress:
+    """Ginkgo's output to the log as it is, and to the terminal by lines, with
+    its dots (one per spec done) counted instead: "120 of 395 specs done" on the
+    step's line, and every 25 specs as a line where the output is not a terminal."""
+
+    EVERY = 25
+
+    def __init__(self, log_file):
+        self.log_file = log_file
+        self.pending = ""
+        self.total: int | None = None
+        self.done = 0
+        self.said = 0
+
+    def __call__(self, text: str) -> None:
+        self.log_file.write(text)
+        self.pending += text
+        *lines, self.pending = self.pending.split("\n")
+        for line in lines:
+            self._line(line)
+        self.done += text.count("•")
+        counted = f"{self.done} of {self.total} specs done" if self.total else f"{self.done} specs done"
+        CONSOLE.progress(counted)
+        if not CONSOLE.interactive and self.done >= self.said + self.EVERY:
+            CONSOLE.emit(counted)
+            self.said = self.done
+
+    def _line(self, line: str) -> None:
+        planned = re.search(r"Will run (\d+) of \d+ specs", line)
+        if planned:
+            self.total = int(planned.group(1))
+        if line.strip() and set(line.strip()) <= {"•"}:
+            return  # progress dots: counted, not shown
+        CONSOLE.emit(line.replace("•", "").strip() if line.startswith("••") else line)
+
+    def flush(self) -> None:
+        if self.pending:
+            self._line(self.pending)
+            self.pending = ""
+
+
 def run(cluster, selection: Selection) -> Summary:
     """Run the selected tests; the summary (the caller decides the exit code)."""
     settings, artifacts = cluster.settings, cluster.artifacts
@@ -203,14 +245,10 @@ def run(cluster, selection: Selection) -> Summary:
             RUNNER, WORKDIR, {name: artifacts.binary(name) for name in ("e2e.test", "ginkgo")}, mode=0o755
         )
         log.info("running the %s (log: %s)", selection.describe(), reports / "e2e.log")
-        objects.start_container(RUNNER)
         with open(reports / "e2e.log", "w") as out:
-
-            def line(text: str) -> None:
-                out.write(text + "\n")
-                CONSOLE.emit(text)
-
-            code = objects.follow(RUNNER, line)
+            progress = Progress(out)
+            code = objects.run_attached(RUNNER, progress)
+            progress.flush()
         objects.get_tree(RUNNER, f"{WORKDIR}/report", reports)
     finally:
         objects.remove_container(RUNNER)

@@ -3,6 +3,7 @@ a remote engine behind DOCKER_HOST works the same as a local one)."""
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import io
 import os
@@ -326,16 +327,17 @@ class Objects:
         except APIError as err:
             raise EngineError(f"cannot create {name}: {_short(str(err))}") from None
 
-    def follow(self, name: str, on_line) -> int:
-        """Stream the container's output, line by line, until it exits; its exit code."""
-        pending = ""
-        for chunk in self.client.api.logs(name, stream=True, follow=True):
-            pending += chunk.decode(errors="replace")
-            *lines, pending = pending.split("\n")
-            for line in lines:
-                on_line(line)
-        if pending:
-            on_line(pending)
+    def run_attached(self, name: str, on_text) -> int:
+        """Start the container and pass on its output as it comes, until it
+        exits; its exit code.
+
+        Attached rather than reading its logs: the engine logs whole lines only,
+        and ginkgo's progress dots come without one."""
+        stream = self.client.api.attach(name, stdout=True, stderr=True, stream=True, logs=True)
+        self.start_container(name)
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")  # a "•" may span two chunks
+        for chunk in stream:
+            on_text(decoder.decode(chunk))
         return int(self.client.api.wait(name).get("StatusCode", 1))
 
     def get_tree(self, name: str, path: str, target: Path) -> None:

@@ -60,3 +60,20 @@ def test_reports_go_to_a_new_directory_per_run_unless_configured(isolated_home, 
     assert made.parent == isolated_home / ".kubeadm-local-cluster" / "e2e"
     assert made.name.endswith("-e2e-serial")
     assert e2e.report_dir(str(tmp_path / "r"), e2e.Selection(serial=False)) == tmp_path / "r"
+
+
+def test_progress_counts_ginkgo_dots_and_shows_everything_else(capsys, tmp_path):
+    log = tmp_path / "e2e.log"
+    with open(log, "w") as out:
+        progress = e2e.Progress(out)
+        progress("Will run 30 of 7144 specs\nRunning in parallel across 4 processes\n")
+        for _ in range(26):
+            progress("•")
+        progress("\n------------------------------\n• [FAILED] [5.6 seconds]\n[sig-node] Secrets ...")
+        progress.flush()
+    shown = capsys.readouterr().out.splitlines()
+    assert "Will run 30 of 7144 specs" in shown
+    assert "25 of 30 specs done" in shown  # a line now and then where there is no terminal
+    assert "• [FAILED] [5.6 seconds]" in shown and "[sig-node] Secrets ..." in shown
+    assert not any(set(line) == {"•"} for line in shown)  # the dots themselves are not echoed
+    assert log.read_text().count("•") == 27  # the log keeps ginkgo's output as it was
