@@ -296,6 +296,9 @@ def test_interrupted_up_then_up_succeeds(shared_home):
         stderr=subprocess.PIPE,
         text=True,
         env=environ,
+        # As from a terminal: a shell starts background jobs with SIGINT ignored,
+        # and a CI runner may have started these tests as one.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     seen = ""
     for line in process.stdout:
