@@ -152,6 +152,11 @@ class Cluster:
     def kubectl(self, *args: str) -> str:
         return self.run(MASTER, ["kubectl", f"--kubeconfig={ADMIN_CONF}", *args], f"kubectl {args[0]}")
 
+    def image_ids(self, node: str) -> dict[str, str]:
+        """{tag: image ID} of what containerd on the node holds."""
+        listed = json.loads(self.run(node, ["crictl", "images", "-o", "json"], "listing images"))["images"]
+        return {tag: image["id"] for image in listed for tag in image.get("repoTags") or []}
+
     def has_file(self, node: str, path: str) -> bool:
         try:
             return self.objects.exec(node, ["test", "-e", path]).exit_code == 0
@@ -277,8 +282,7 @@ def restore_snapshot(cluster: Cluster) -> None:
         return
     log.info("restoring the snapshot taken %s", found.created.replace("T", " "))
     remove_nodes(cluster.objects)
-    data_image = node_image.tag(cluster.artifacts)
-    snapshot.restore_volumes(cluster, {s.name: snapshot.volume_name(s.name) for s in cluster.nodes}, data_image)
+    snapshot.restore_volumes(cluster, node_image.tag(cluster.artifacts))
     start_nodes(cluster, lambda spec: snapshot.image_ref(cluster.settings.cluster.name, spec.name))
 
 
@@ -286,6 +290,12 @@ def take_snapshot(cluster: Cluster) -> None:
     """The cluster as kubeadm left it, Ready, saved for the next `up`."""
     state = node_state(cluster.settings, cluster.artifacts)
     snapshot.take(cluster, {"config": cluster.config, "base": cluster.base}, state, node_image.tag(cluster.artifacts))
+
+
+def import_command(archive: str) -> str:
+    """The shell command that imports an image archive on a node into kubelet's
+    containerd namespace; unpacked layers leave the content store (as at boot)."""
+    return f"ctr -n k8s.io images import --local --discard-unpacked-layers {archive} >/dev/null"
 
 
 # What `reup` puts into running nodes: binaries by path, images by role.
@@ -308,8 +318,7 @@ def swap_binaries(cluster: Cluster) -> None:
         sums = cluster.run(spec.name, ["sha256sum", *(f"/usr/bin/{n}" for n in binaries)], "reading the binaries")
         have = {line.split()[1].rsplit("/", 1)[-1]: line.split()[0] for line in sums.splitlines() if line.strip()}
         new_binaries = [name for name, digest in binaries.items() if have.get(name) != digest]
-        listed = json.loads(cluster.run(spec.name, ["crictl", "images", "-o", "json"], "listing images"))["images"]
-        ids = {tag: image["id"] for image in listed for tag in image.get("repoTags") or []}
+        ids = cluster.image_ids(spec.name)
         wanted = [n for n in images if spec.role == "master" or n not in node_image.MASTER_ONLY_IMAGES]
         new_images = [n for n in wanted if ids.get(refs[n]) != images[n]]
         if not new_binaries and not new_images:
@@ -322,9 +331,7 @@ def swap_binaries(cluster: Cluster) -> None:
             mode=0o755,
         )
         script = [f"mv -f {SWAP_DIR}/{n} /usr/bin/{n}" for n in new_binaries]
-        script += [
-            f"ctr -n k8s.io images import --local --discard-unpacked-layers {SWAP_DIR}/{n}.tar" for n in new_images
-        ]
+        script += [import_command(f"{SWAP_DIR}/{n}.tar") for n in new_images]
         script.append(f"rm -rf {SWAP_DIR}")
         if "kubelet" in new_binaries or new_images:
             script.insert(0, "systemctl stop kubelet")

@@ -9,7 +9,6 @@ directory; the summary counts what JUnit says."""
 from __future__ import annotations
 
 import datetime
-import json
 import re
 import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tasks import e2e_artifacts, node_image, oci
+from tasks.cluster import import_command
 from tasks.console import COMMAND, CONSOLE, log
 from tasks.errors import UserError
 from tasks.paths import state_dir
@@ -151,24 +151,15 @@ def load_test_images(cluster, archives: list[Path], combined: Path) -> None:
     wanted = {tag: oci.read_image_id(archive) for archive in archives for tag in oci.read_tags(archive)}
 
     def load(spec) -> None:
-        listed = json.loads(cluster.run(spec.name, ["crictl", "images", "-o", "json"], "listing images"))["images"]
-        present = {tag: image["id"] for image in listed for tag in image.get("repoTags") or []}
+        present = cluster.image_ids(spec.name)
         stale = [tag for tag, image_id in wanted.items() if present.get(tag) != image_id]
         if not stale:
             return
         log.info("loading %d test images into %s", len(stale), spec.name)
         cluster.run(spec.name, ["mkdir", "-p", LOAD_DIR], "preparing")
         cluster.objects.put_paths(spec.name, LOAD_DIR, {"images.tar": combined})
-        cluster.run(
-            spec.name,
-            [
-                "sh",
-                "-ec",
-                f"ctr -n k8s.io images import --local --discard-unpacked-layers {LOAD_DIR}/images.tar >/dev/null; "
-                f"rm -rf {LOAD_DIR}",
-            ],
-            "importing the test images",
-        )
+        script = f"{import_command(f'{LOAD_DIR}/images.tar')}; rm -rf {LOAD_DIR}"
+        cluster.run(spec.name, ["sh", "-ec", script], "importing the test images")
 
     with ThreadPoolExecutor(max_workers=len(cluster.nodes)) as pool:
         for future in [pool.submit(load, spec) for spec in schedulable(cluster)]:

@@ -197,10 +197,6 @@ class Objects:
         self.client = engine.client
         self.cluster = cluster
 
-    @property
-    def filters(self) -> dict:
-        return {"label": f"{LABEL_CLUSTER}={self.cluster}"}
-
     def labels(self, **extra: str) -> dict[str, str]:
         return {LABEL_CLUSTER: self.cluster, **{f"{LABEL}.{k.replace('_', '-')}": v for k, v in extra.items()}}
 
@@ -253,11 +249,11 @@ class Objects:
             if "already in progress" not in str(err):
                 raise EngineError(f"cannot remove container {name}: {_short(str(err))}") from None
 
-    def volumes(self) -> list:
-        return self.client.volumes.list(filters=self.filters)
+    def volumes(self, **labels: str) -> list:
+        return self.client.volumes.list(filters=self._label_filter(**labels))
 
     def networks(self) -> list:
-        return self.client.networks.list(filters=self.filters)
+        return self.client.networks.list(filters=self._label_filter())
 
     # -- inside a container
     def exec(self, name: str, argv: list[str], on_line=None, environment: dict | None = None) -> ExecResult:

@@ -65,9 +65,7 @@ def find(objects) -> Snapshot | None:
             state = json.loads(labels.get(f"{LABEL}.state", "{}"))
         except ValueError:
             state = {}
-    volumes = frozenset(
-        v.name for v in objects.volumes() if (v.attrs.get("Labels") or {}).get(f"{LABEL}.role") == DATA_ROLE
-    )
+    volumes = frozenset(volume.name for volume in objects.volumes(role=DATA_ROLE))
     if not images and not volumes:
         return None
     return Snapshot(config, base, state, created, images, volumes)
@@ -101,10 +99,9 @@ def remove(objects) -> list[str]:
     for image in objects.images(role=ROLE):
         objects.remove_image(image.id)
         removed.append(f"image {(image.tags or [image.short_id])[0]}")
-    for volume in objects.volumes():
-        if (volume.attrs.get("Labels") or {}).get(f"{LABEL}.role") == DATA_ROLE:
-            objects.remove_volume(volume.name)
-            removed.append(f"volume {volume.name}")
+    for volume in objects.volumes(role=DATA_ROLE):
+        objects.remove_volume(volume.name)
+        removed.append(f"volume {volume.name}")
     return removed
 
 
@@ -147,13 +144,13 @@ def take(cluster, hashes: dict[str, str], state: dict, data_image: str) -> None:
             objects.unpause(name)
 
 
-def restore_volumes(cluster, snapshot_volumes: dict[str, str], data_image: str) -> None:
+def restore_volumes(cluster, data_image: str) -> None:
     """Each node's containerd volume, as it was when the snapshot was taken."""
     objects = cluster.objects
 
     def copy(spec) -> None:
         labels = {**cluster.labels(spec), f"{LABEL}.role": "node-data"}
-        objects.copy_volume(snapshot_volumes[spec.name], live_volume(spec.name), data_image, labels)
+        objects.copy_volume(volume_name(spec.name), live_volume(spec.name), data_image, labels)
 
     with ThreadPoolExecutor(max_workers=len(cluster.nodes)) as pool:
         for future in [pool.submit(copy, spec) for spec in cluster.nodes]:
