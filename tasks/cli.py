@@ -8,25 +8,32 @@ after the command), takes the run lock, and lets a task be called `clean`
 
 from __future__ import annotations
 
+import inspect
 import os
 import signal
 import sys
 
+import requests
+from docker.errors import DockerException
 from doit.cmd_base import DodoTaskLoader, ModuleTaskLoader
 from doit.cmd_clean import Clean
 from doit.cmd_run import Run
 from doit.doit_cmd import DoitMain
 
-from tasks import context, pipeline
+from tasks import context, pipeline, steps
 from tasks.console import CONSOLE, log
+from tasks.engine import Engine, engine_host
 from tasks.errors import UserError
-from tasks.lock import RunLock
+from tasks.lock import EngineLock, RunLock
 from tasks.paths import lock_file, state_dir
 from tasks.settings import invocation_from_env, load_settings, parse_flags
 
 # Commands that only read doit's database need not wait for a running `up`.
 READ_ONLY_COMMANDS = {"list", "info", "dumpdb", "help", "tabcompletion"}
+# Tasks that drive clusters on the engine: one run at a time per engine.
+ENGINE_TASKS = {"up", "reup", "down", "clean", "e2e", "e2e-serial"}
 RUN_LOCK: RunLock | None = None
+ENGINE_LOCK: RunLock | None = None
 
 
 class _LocalClusterLoader:
@@ -58,7 +65,7 @@ class _LocalClusterLoader:
         if getattr(cmd, "execute_tasks", False) and not names:
             print_usage()
             raise SystemExit(0)
-        return super().load_tasks(cmd, pos_args)
+        return sorted(super().load_tasks(cmd, pos_args), key=_pipeline_order())
 
     def _prepare(self, cmd, pos_args: list[str]) -> list[str]:
         runs_tasks = getattr(cmd, "execute_tasks", False)
@@ -71,6 +78,7 @@ class _LocalClusterLoader:
                 settings,
                 no_wait=invocation.get("no-wait", False),
                 retain=invocation.get("retain", False),
+                everything=invocation.get("all", False),
                 tasks=tuple(rest),
             )
         )
@@ -79,7 +87,28 @@ class _LocalClusterLoader:
             global RUN_LOCK
             RUN_LOCK = RUN_LOCK or RunLock(lock_file())
             RUN_LOCK.acquire(" ".join(rest) or cmd.get_name(), wait=not context.current().no_wait)
+            if ENGINE_TASKS & set(rest):
+                _lock_engine(" ".join(rest))
         return rest
+
+
+def _pipeline_order():
+    """A sort key: the order the task creators are defined in, module by module
+    (doit orders by line number alone, which mixes tasks.pipeline and tasks.steps)."""
+    order = {}
+    for rank, module in enumerate((pipeline, steps)):
+        for name, creator in vars(module).items():
+            if name.startswith("task_") and getattr(creator, "__module__", "") == module.__name__:
+                line = inspect.getsourcelines(creator)[1]
+                order[name.removeprefix("task_").replace("_", "-")] = (rank, line)
+
+    def key(task) -> tuple[int, int]:
+        base = task.name.split(":")[0]
+        # A creator may yield tasks of other basenames (node-image-load): after it.
+        owner = max((name for name in order if base == name or base.startswith(f"{name}-")), key=len, default=None)
+        return order[owner] if owner else (len(order), 0)
+
+    return key
 
 
 class ModuleLoader(_LocalClusterLoader, ModuleTaskLoader):
@@ -107,6 +136,20 @@ class CleanCommand(Run):
 class LocalClusterMain(DoitMain):
     BIN_NAME = "local-cluster"
     DOIT_CMDS = (*(c for c in DoitMain.DOIT_CMDS if c is not Clean), CleanCommand)
+
+
+def _lock_engine(what: str) -> None:
+    """The engine's lock, keyed by the engine's own ID (the same engine reached
+    as unix:// or tcp:// is one engine). No engine: the command says so itself."""
+    global ENGINE_LOCK
+    if ENGINE_LOCK is not None:
+        return
+    try:
+        engine_id = Engine.connect(timeout=10).client.info().get("ID") or engine_host()
+    except (UserError, DockerException, requests.RequestException):
+        return
+    ENGINE_LOCK = EngineLock(engine_id)
+    ENGINE_LOCK.acquire(what, wait=not context.current().no_wait)
 
 
 def print_usage() -> None:
@@ -160,10 +203,11 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exit_:
         return exit_.code if isinstance(exit_.code, int) else 1
     finally:
-        global RUN_LOCK
-        if RUN_LOCK is not None:
-            RUN_LOCK.release()
-            RUN_LOCK = None
+        global RUN_LOCK, ENGINE_LOCK
+        for lock in (ENGINE_LOCK, RUN_LOCK):
+            if lock is not None:
+                lock.release()
+        RUN_LOCK = ENGINE_LOCK = None
         log.handlers[:] = []
 
 

@@ -11,17 +11,15 @@ from __future__ import annotations
 import datetime
 import re
 import xml.etree.ElementTree as ET
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tasks import e2e_artifacts, node_image, oci
-from tasks.cluster import import_command
+from tasks import e2e_artifacts, node_image, oci, parallel
 from tasks.console import COMMAND, CONSOLE, log
 from tasks.errors import UserError
 from tasks.paths import state_dir
+from tasks.reup import import_command
 
-RUNNER = "kube-e2e"
 WORKDIR = "/e2e"
 LOAD_DIR = "/var/lib/containerd/kubeadm-local-cluster-e2e"  # the volume: not the tmpfs
 # Go's regexp: a backslash before any of these makes it literal.
@@ -161,9 +159,7 @@ def load_test_images(cluster, archives: list[Path], combined: Path) -> None:
         script = f"{import_command(f'{LOAD_DIR}/images.tar')}; rm -rf {LOAD_DIR}"
         cluster.run(spec.name, ["sh", "-ec", script], "importing the test images")
 
-    with ThreadPoolExecutor(max_workers=len(cluster.nodes)) as pool:
-        for future in [pool.submit(load, spec) for spec in schedulable(cluster)]:
-            future.result()
+    parallel.each(load, schedulable(cluster))
 
 
 class Progress:
@@ -228,21 +224,22 @@ def run(cluster, selection: Selection) -> Summary:
     reports.mkdir(parents=True, exist_ok=True)
     objects = cluster.objects
     argv = ginkgo_argv(selection, settings.e2e.parallel)
-    objects.create_job(RUNNER, node_image.tag(artifacts), argv, settings.network_name, {})
+    runner = cluster.names.e2e_runner
+    objects.create_job(runner, node_image.tag(artifacts), argv, cluster.names.network)
     try:
-        kubeconfig = objects.get_file("kube-master", "/etc/kubernetes/admin.conf")
-        objects.put_files(RUNNER, "/", {"e2e/kubeconfig": kubeconfig, "e2e/report/.keep": b""}, mode=0o600)
+        kubeconfig = objects.get_file(cluster.master, "/etc/kubernetes/admin.conf")
+        objects.put_files(runner, "/", {"e2e/kubeconfig": kubeconfig, "e2e/report/.keep": b""}, mode=0o600)
         objects.put_paths(
-            RUNNER, WORKDIR, {name: artifacts.binary(name) for name in ("e2e.test", "ginkgo")}, mode=0o755
+            runner, WORKDIR, {name: artifacts.binary(name) for name in ("e2e.test", "ginkgo")}, mode=0o755
         )
         log.info("running the %s (log: %s)", selection.describe(), reports / "e2e.log")
         with open(reports / "e2e.log", "w") as out:
             progress = Progress(out)
-            code = objects.run_attached(RUNNER, progress)
+            code = objects.run_attached(runner, progress)
             progress.flush()
-        objects.get_tree(RUNNER, f"{WORKDIR}/report", reports)
+        objects.get_tree(runner, f"{WORKDIR}/report", reports)
     finally:
-        objects.remove_container(RUNNER)
+        objects.remove_container(runner)
     (reports / ".keep").unlink(missing_ok=True)
     junit = sorted(reports.glob("junit*.xml"))
     if not junit:

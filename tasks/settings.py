@@ -33,7 +33,12 @@ ENV_PREFIX = "K8S_DIND_"
 INVOCATION_FLAGS = {
     "no-wait": "fail at once when another run holds the lock, instead of waiting",
     "retain": "keep the node containers of a failed `up` for inspection",
+    "all": "with `clean`: every cluster on the engine, and the node images too",
 }
+# The pods' and Services' address ranges (kubeadm's networking): the nodes'
+# subnet must stay clear of both.
+POD_SUBNET = "10.244.0.0/16"
+SERVICE_SUBNET = "10.96.0.0/12"
 
 KNOWN_ADDONS = ("dashboard",)
 CNI_PLUGINS = ("bridge", "weave", "flannel", "calico")
@@ -114,6 +119,8 @@ def version(value):
 
 def ipv4_network(value):
     value = text(value)
+    if value == "auto":
+        return value
     try:
         network = ipaddress.ip_network(value, strict=False)
     except ValueError:
@@ -249,7 +256,12 @@ def _binary_url(binary: str, what: str) -> list[Setting]:
 BUILD_SETTINGS = ("source.buildKubeadm", "source.buildHyperkube", "source.buildKubelet", "source.buildKubectl")
 
 SCHEMA: tuple[Setting, ...] = (
-    Setting("dind.subnet", "dind-subnet", ipv4_network, "IPv4 network of the node containers."),
+    Setting(
+        "dind.subnet",
+        "dind-subnet",
+        ipv4_network,
+        "IPv4 network of the node containers; auto: a free /16 from 10.192.0.0/16 up, kept while the network is.",
+    ),
     Setting("verbose", "v", whole_number(0), "0 quiet, 1 steps, 2 commands and their output, 3+ debug."),
     Setting("source.kubernetesVersion", "kubernetes-version", version, '"stable" (newest stable release) or vX.Y.Z.'),
     Setting("source.buildKubeadm", "build-kubeadm", boolean, "Build kubeadm in k8sDir.", "no-build-kubeadm"),
@@ -280,7 +292,12 @@ SCHEMA: tuple[Setting, ...] = (
     *_binary_url("kubeadm", "kubeadm"),
     *_binary_url("hyperkube", "kubelet and the control-plane binaries (a hyperkube)"),
     *_binary_url("kubectl", "kubectl"),
-    Setting("cluster.name", "cluster-name", name, "Cluster name: labels every Docker object; network k8s-<name>."),
+    Setting(
+        "cluster.name",
+        "cluster-name",
+        name,
+        "Cluster name: labels every Docker object; other names than the default add -<name> to each container.",
+    ),
     Setting("cluster.numNodes", "num-nodes", whole_number(0), "Worker nodes; 0 makes one untainted master."),
     Setting("cluster.cniPlugin", "cni-plugin", choice(*CNI_PLUGINS), "Pod network: " + ", ".join(CNI_PLUGINS) + "."),
     Setting("cluster.noDedicated", "no-dedicated", boolean, "Let ordinary pods run on kube-master too.", "dedicated"),
@@ -409,10 +426,6 @@ class Settings:
 
     def digest(self, *keys: str) -> str:
         return json.dumps(self.slice(*keys), sort_keys=True)
-
-    @property
-    def network_name(self) -> str:
-        return f"k8s-{self.cluster.name}"
 
 
 def _jsonable(value):
@@ -591,7 +604,14 @@ def _check_together(values: dict, origins: dict) -> None:
     def told(key: str) -> str:
         return f"{key} {_show(values[key]) if isinstance(values[key], str) else values[key]} ({origins[key]})"
 
-    network = ipaddress.ip_network(values["dind.subnet"])
+    # auto picks a /16 (tasks.cluster.pick_subnet)
+    network = ipaddress.ip_network("10.192.0.0/16" if values["dind.subnet"] == "auto" else values["dind.subnet"])
+    for what, reserved in (("pod", POD_SUBNET), ("service", SERVICE_SUBNET)):
+        if network.overlaps(ipaddress.ip_network(reserved)):
+            raise SettingsError(
+                f"{told('dind.subnet')} overlaps the cluster's {what} range {reserved}: choose another, "
+                "or set it to auto to get a free one"
+            )
     nodes = values["cluster.numNodes"] + 1
     # Addresses left after the network, broadcast and gateway addresses.
     room = max(network.num_addresses - 3, 0)

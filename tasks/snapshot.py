@@ -12,28 +12,17 @@ from __future__ import annotations
 
 import datetime
 import json
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from tasks import parallel
 from tasks.console import log
-from tasks.engine import LABEL, EngineError
-from tasks.errors import UserError
+from tasks.engine import LABEL
+from tasks.naming import Names
 
-REPOSITORY = "kubeadm-local-cluster/snapshot"
 ROLE = "snapshot"
 DATA_ROLE = "snapshot-data"
-
-
-def image_ref(cluster_name: str, node: str) -> str:
-    return f"{REPOSITORY}:{cluster_name}-{node}"
-
-
-def volume_name(node: str) -> str:
-    return f"{node}-containerd-snapshot"
-
-
-def live_volume(node: str) -> str:
-    return f"{node}-containerd"
+volume_name = Names.snapshot_volume
+live_volume = Names.data_volume
 
 
 @dataclass(frozen=True)
@@ -109,8 +98,11 @@ def take(cluster, hashes: dict[str, str], state: dict, data_image: str) -> None:
     """Snapshot the running cluster, replacing any older snapshot.
 
     Every node is paused for the whole of it, so etcd on the master and the
-    kubelets on the workers are saved at the same moment; a failure removes
-    what was made and always unpauses."""
+    kubelets on the workers are saved at the same moment; a failure (or
+    Ctrl-C) removes what was made and always unpauses, thawing a node whose
+    unpause hangs (see Objects.resume). A node's image is committed only
+    after its volume was copied to the end: a snapshot without an image for
+    every node is never restored, so a half-copied volume is never used."""
     objects = cluster.objects
     names = [spec.name for spec in cluster.nodes]
     remove(objects)
@@ -118,30 +110,29 @@ def take(cluster, hashes: dict[str, str], state: dict, data_image: str) -> None:
     labels = objects.labels(**hashes, created=created, state=json.dumps(state, sort_keys=True))
 
     def save(name: str) -> None:
-        objects.commit(
-            name,
-            image_ref(cluster.settings.cluster.name, name),
-            {**labels, f"{LABEL}.role": ROLE, f"{LABEL}.node": name},
-        )
         objects.copy_volume(
             live_volume(name),
             volume_name(name),
             data_image,
             {**labels, f"{LABEL}.role": DATA_ROLE, f"{LABEL}.node": name},
         )
+        objects.commit(
+            name,
+            cluster.names.snapshot_image(name),
+            {**labels, f"{LABEL}.role": ROLE, f"{LABEL}.node": name},
+        )
 
     try:
         for name in names:
             objects.pause(name)
-        with ThreadPoolExecutor(max_workers=len(names)) as pool:
-            for future in [pool.submit(save, name) for name in names]:
-                future.result()
-    except (UserError, EngineError):
-        remove(objects)
+        parallel.each(save, names)
+    except BaseException:
+        try:
+            remove(objects)
+        finally:
+            _resume(objects, names, data_image)
         raise
-    finally:
-        for name in names:
-            objects.unpause(name)
+    _resume(objects, names, data_image)
 
 
 def restore_volumes(cluster, data_image: str) -> None:
@@ -152,7 +143,10 @@ def restore_volumes(cluster, data_image: str) -> None:
         labels = {**cluster.labels(spec), f"{LABEL}.role": "node-data"}
         objects.copy_volume(volume_name(spec.name), live_volume(spec.name), data_image, labels)
 
-    with ThreadPoolExecutor(max_workers=len(cluster.nodes)) as pool:
-        for future in [pool.submit(copy, spec) for spec in cluster.nodes]:
-            future.result()
+    parallel.each(copy, cluster.nodes)
     log.debug("restored the containerd volumes of %s", ", ".join(s.name for s in cluster.nodes))
+
+
+def _resume(objects, names: list[str], helper_image: str) -> None:
+    for name in names:
+        objects.resume(name, helper_image)

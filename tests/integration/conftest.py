@@ -8,15 +8,45 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
 from tasks.paths import REPO_DIR
 from tests.conftest import GO_CACHES
 
-__all__ = ["GO_CACHES", "VERSION", "kubernetes_tree", "local_cluster"]
+__all__ = ["GO_CACHES", "VERSION", "Kubectl", "kubernetes_tree", "local_cluster"]
 
 VERSION = "v1.34.4"  # the release the cluster tests use
+
+
+class Kubectl:
+    """The cluster's own kubectl with its own kubeconfig, as `up` wrote them."""
+
+    def __init__(self, home, cluster: str):
+        from tasks.naming import Names
+
+        names = Names(cluster)
+        self.binary, self.kubeconfig = names.kubectl(home), names.kubeconfig(home)
+
+    def __call__(self, *args, check=True, timeout=120, input=None) -> str:
+        result = subprocess.run(
+            [str(self.binary), f"--kubeconfig={self.kubeconfig}", *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            input=input,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)}: {result.stdout} {result.stderr}")
+        return result.stdout
+
+    def json(self, *args):
+        return json.loads(self(*args, "-o", "json"))
+
+    def apply(self, manifest: str) -> None:
+        self("apply", "-f", "-", input=manifest)
 
 
 @pytest.fixture(scope="session")
@@ -24,9 +54,16 @@ def shared_home(tmp_path_factory):
     return tmp_path_factory.mktemp("home")
 
 
-def local_cluster(home, *args, env=None, timeout=3600):
+# Never the default cluster: a test that names none gets this one.
+UNNAMED = "it-unnamed"
+
+
+def local_cluster(home, *args, cluster=UNNAMED, env=None, timeout=3600):
+    """`local-cluster ARGS` for cluster CLUSTER (K8S_DIND_CLUSTER_NAME; a flag in
+    args wins), with the state directory in home."""
     environ = {**os.environ, **GO_CACHES, "HOME": str(home), "PYTHONPATH": str(REPO_DIR)}
     environ = {k: v for k, v in environ.items() if not k.startswith("K8S_DIND_")}
+    environ["K8S_DIND_CLUSTER_NAME"] = cluster
     environ.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "tasks", *args], capture_output=True, text=True, env=environ, timeout=timeout
@@ -68,3 +105,76 @@ def kubernetes_tree(tmp_path_factory):
             (target / "go.mod").write_text(f"module k8s.io/{name}\n\ngo 1.24.0\n")
     subprocess.run(["chmod", "-R", "u+w", str(tree / "staging")], check=True)
     return tree
+
+
+# ---------------------------------------------------------------- hands off the user's engine objects
+# The images every cluster shares (the node image of a version, the probe) are
+# caches the suite may load again, as any `up` would; everything else that
+# exists before the suite must be there after it, unchanged.
+SHARED_CACHE_ROLES = ("node", "probe")
+
+
+def engine_objects() -> dict:
+    import docker
+
+    client = docker.from_env(timeout=120)
+    api = client.api
+    images = {}
+    for image in api.images(all=False):
+        role = (image.get("Labels") or {}).get("io.kubeadm-local-cluster.role")
+        if role not in SHARED_CACHE_ROLES:
+            images[image["Id"]] = sorted(image.get("RepoTags") or [])
+    return {
+        "containers": {c["Id"]: c["Names"][0] for c in api.containers(all=True)},
+        "volumes": sorted(v["Name"] for v in api.volumes().get("Volumes") or []),
+        "networks": {n["Id"]: n["Name"] for n in api.networks()},
+        "images": images,
+    }
+
+
+def dockerd_pid() -> str:
+    return subprocess.run(["pgrep", "-x", "-o", "dockerd"], capture_output=True, text=True).stdout.strip()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def users_engine_objects_untouched(request):
+    """Fails the run when the suite changed or removed an engine object it did
+    not make (a container, volume, network, image or tag), or restarted the
+    host's dockerd."""
+    if not any(item.get_closest_marker("integration") for item in request.session.items):
+        yield
+        return
+    try:
+        before, pid = engine_objects(), dockerd_pid()
+    except Exception:  # no engine: the tests that need one say so
+        yield
+        return
+    yield
+    after = engine_objects()
+    changed = []
+    for kind, objects in before.items():
+        for key, value in objects.items() if isinstance(objects, dict) else ((o, o) for o in objects):
+            now = after[kind].get(key) if isinstance(after[kind], dict) else (key if key in after[kind] else None)
+            if now != value:
+                changed.append(f"{kind} {value}: {'gone' if now is None else f'now {now}'}")
+    assert not changed, "the tests changed objects they did not make: " + "; ".join(changed)
+    assert dockerd_pid() == pid, "the host's dockerd was restarted by the tests"
+
+
+@pytest.fixture(scope="session")
+def second_engine(tmp_path_factory):
+    """A Docker engine of the suite's own (tests.integration.second_engine): the
+    one that tests which stop or restart an engine use."""
+    from tests.integration.second_engine import SecondEngine, can_start
+
+    why_not = can_start()
+    if why_not:
+        pytest.skip(f"a second engine cannot be started here: {why_not}")
+    # A short path: dockerd's unix socket path must stay under 108 bytes.
+    engine = SecondEngine(Path(tempfile.mkdtemp(prefix="klc-engine-")))
+    engine.create_namespace()
+    try:
+        engine.start()
+        yield engine
+    finally:
+        engine.remove()

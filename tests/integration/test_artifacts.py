@@ -215,13 +215,20 @@ def test_release_site_binaries_and_images(built, shared_home, release_site):
         )
     for file in list(released.iterdir()):
         (released / f"{file.name}.sha256").write_text(hashlib.sha256(file.read_bytes()).hexdigest())
+    preloaded = [tag for c in ("etcd", "coredns", "pause") for tag in read_tags(built[version] / "images" / f"{c}.tar")]
+    for tag in preloaded:
+        if subprocess.run(["docker", "image", "inspect", tag], capture_output=True).returncode == 0:
+            pytest.skip(f"the engine already has {tag}: the test would replace it")
     for component in ("etcd", "coredns", "pause"):
         subprocess.run(
             ["docker", "load", "-i", str(built[version] / "images" / f"{component}.tar")],
             check=True,
             capture_output=True,
         )
-    result = local_cluster(shared_home, "artifacts", "--kubernetes-version", version, "--release-site", url)
+    try:
+        result = local_cluster(shared_home, "artifacts", "--kubernetes-version", version, "--release-site", url)
+    finally:  # the tags this test loaded, and only those
+        subprocess.run(["docker", "rmi", *preloaded], capture_output=True)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     for name in VERSION_COMMANDS:
         assert f"✓ {name} {version} from the release at {url}" in result.stdout

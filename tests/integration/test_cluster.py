@@ -16,35 +16,20 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import GO_CACHES, VERSION, local_cluster
+from tasks.naming import Names
+from tests.integration.conftest import GO_CACHES, VERSION, Kubectl, local_cluster
 
 pytestmark = pytest.mark.integration
 
 BUSYBOX = "kubeadm-local-cluster.invalid/busybox:test"
-LABEL = "io.kubeadm-local-cluster.cluster=kubeadm-local-cluster"
+NAME = "it-cluster"  # this module's cluster: never the default one
+NAMES = Names(NAME)
+MASTER, NODE1, NODE2 = NAMES.master, NAMES.worker(1), NAMES.worker(2)
+LABEL = f"io.kubeadm-local-cluster.cluster={NAME}"
 
 
 def docker(*args, check=False) -> subprocess.CompletedProcess:
     return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=300, check=check)
-
-
-class Kubectl:
-    def __init__(self, home: Path):
-        self.state = home / ".kubeadm-local-cluster"
-
-    def __call__(self, *args, check=True, timeout=120) -> str:
-        result = subprocess.run(
-            [str(self.state / "kubectl"), f"--kubeconfig={self.state / 'admin.conf'}", *args],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)}: {result.stdout} {result.stderr}")
-        return result.stdout
-
-    def json(self, *args):
-        return json.loads(self(*args, "-o", "json"))
 
 
 @pytest.fixture(scope="session")
@@ -74,30 +59,29 @@ def load_busybox(archive: Path, nodes: list[str]) -> None:
         docker("exec", node, "ctr", "-n", "k8s.io", "images", "import", "/root/busybox.tar", check=True)
 
 
-def up(home, *args, env=None):
-    result = local_cluster(home, "up", "--kubernetes-version", VERSION, *args, env=env)
-    return result
+def up(home, *args, env=None, cluster=NAME):
+    return local_cluster(home, "up", "--kubernetes-version", VERSION, *args, env=env, cluster=cluster)
 
 
 @pytest.fixture(scope="module")
 def cluster(shared_home, busybox_archive):
     result = up(shared_home)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    load_busybox(busybox_archive, ["kube-master", "kube-node-1", "kube-node-2"])
-    return Kubectl(shared_home), result.stdout
+    load_busybox(busybox_archive, [MASTER, NODE1, NODE2])
+    return Kubectl(shared_home, NAME), result.stdout
 
 
 def test_up_reports_the_cluster_and_how_to_use_it(cluster):
     _, out = cluster
-    assert f"Cluster kubeadm-local-cluster is up: 3 nodes, Kubernetes {VERSION}." in out
-    assert "export KUBECONFIG=~/.kubeadm-local-cluster/admin.conf" in out
-    assert "alias kubectl=~/.kubeadm-local-cluster/kubectl" in out
+    assert f"Cluster {NAME} is up: 3 nodes, Kubernetes {VERSION}." in out
+    assert f"export KUBECONFIG=~/.kubeadm-local-cluster/clusters/{NAME}/admin.conf" in out
+    assert f"alias kubectl=~/.kubeadm-local-cluster/clusters/{NAME}/kubectl" in out
 
 
 def test_three_nodes_ready_at_the_version(cluster):
     kubectl, _ = cluster
     nodes = kubectl.json("get", "nodes")["items"]
-    assert sorted(n["metadata"]["name"] for n in nodes) == ["kube-master", "kube-node-1", "kube-node-2"]
+    assert sorted(n["metadata"]["name"] for n in nodes) == [MASTER, NODE1, NODE2]
     for node in nodes:
         assert node["status"]["nodeInfo"]["kubeletVersion"] == VERSION
         ready = [c for c in node["status"]["conditions"] if c["type"] == "Ready"]
@@ -106,10 +90,10 @@ def test_three_nodes_ready_at_the_version(cluster):
 
 
 def test_kubeconfig_is_private_and_the_api_is_on_loopback(cluster, shared_home):
-    admin = shared_home / ".kubeadm-local-cluster" / "admin.conf"
+    admin = NAMES.kubeconfig(shared_home)
     assert stat.S_IMODE(admin.stat().st_mode) == 0o600
     assert "server: https://127.0.0.1:" in admin.read_text()
-    ports = docker("port", "kube-master", "6443").stdout
+    ports = docker("port", MASTER, "6443").stdout
     assert ports.startswith("127.0.0.1:"), ports
 
 
@@ -131,21 +115,13 @@ def _pod(name: str, node: str, command: str) -> str:
 
 
 def apply(kubectl: Kubectl, manifest: str) -> None:
-    subprocess.run(
-        [str(kubectl.state / "kubectl"), f"--kubeconfig={kubectl.state / 'admin.conf'}", "apply", "-f", "-"],
-        input=manifest,
-        text=True,
-        check=True,
-        capture_output=True,
-    )
+    kubectl.apply(manifest)
 
 
 def test_pods_reach_each_other_across_nodes_and_services_by_dns(cluster):
     kubectl, _ = cluster
-    apply(
-        kubectl, _pod("web", "kube-node-1", "mkdir -p /www && hostname > /www/index.html && httpd -f -p 8080 -h /www")
-    )
-    apply(kubectl, _pod("client", "kube-node-2", "sleep 3600"))
+    apply(kubectl, _pod("web", NODE1, "mkdir -p /www && hostname > /www/index.html && httpd -f -p 8080 -h /www"))
+    apply(kubectl, _pod("client", NODE2, "sleep 3600"))
     kubectl("wait", "--for=condition=Ready", "pod/web", "pod/client", "--timeout=120s")
     web_ip = kubectl.json("get", "pod", "web")["status"]["podIP"]
     by_ip = kubectl("exec", "client", "--", "wget", "-q", "-O", "-", "-T", "5", f"http://{web_ip}:8080/")
@@ -165,8 +141,8 @@ def test_pods_reach_each_other_across_nodes_and_services_by_dns(cluster):
     while True:
         result = subprocess.run(
             [
-                str(kubectl.state / "kubectl"),
-                f"--kubeconfig={kubectl.state / 'admin.conf'}",
+                str(kubectl.binary),
+                f"--kubeconfig={kubectl.kubeconfig}",
                 "exec",
                 "client",
                 "--",
@@ -197,23 +173,23 @@ def test_second_up_does_no_work(cluster, shared_home):
 def test_up_starts_stopped_nodes_again_with_their_workloads(cluster, shared_home):
     kubectl, _ = cluster
     before = kubectl.json("get", "pod", "web")["metadata"]["uid"]
-    docker("stop", "kube-master", "kube-node-1", "kube-node-2", check=True)
+    docker("stop", MASTER, NODE1, NODE2, check=True)
     result = up(shared_home)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    assert "starting the stopped nodes kube-master, kube-node-1, kube-node-2" in result.stdout
+    assert f"starting the stopped nodes {MASTER}, {NODE1}, {NODE2}" in result.stdout
     assert "✓ kubeadm init" not in result.stdout
     kubectl("wait", "--for=condition=Ready", "pod/web", "pod/client", "--timeout=180s")
     assert kubectl.json("get", "pod", "web")["metadata"]["uid"] == before
 
 
 def test_down_then_clean_leave_nothing_labelled(cluster, shared_home):
-    assert local_cluster(shared_home, "down").returncode == 0
+    assert local_cluster(shared_home, "down", cluster=NAME).returncode == 0
     assert docker("ps", "-a", "--filter", f"label={LABEL}", "-q").stdout.strip() == ""
-    assert not (shared_home / ".kubeadm-local-cluster" / "admin.conf").exists()
-    assert local_cluster(shared_home, "clean").returncode == 0
-    for kind in ("volume", "network"):
+    assert not NAMES.kubeconfig(shared_home).exists()
+    assert local_cluster(shared_home, "clean", cluster=NAME).returncode == 0
+    for kind in ("volume", "network", "image"):
         assert docker(kind, "ls", "--filter", f"label={LABEL}", "-q").stdout.strip() == "", kind
-    assert docker("ps", "-a", "--filter", "label=io.kubeadm-local-cluster.role", "-q").stdout.strip() == ""
+    assert docker("ps", "-a", "--filter", f"label={LABEL}", "-q").stdout.strip() == ""
 
 
 def test_master_only_cluster_is_untainted_and_runs_pods(shared_home, busybox_archive, tmp_path):
@@ -223,11 +199,11 @@ def test_master_only_cluster_is_untainted_and_runs_pods(shared_home, busybox_arc
     )
     result = up(shared_home, "--num-nodes", "0", "--addons", f"dashboard,{addon}")
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    kubectl = Kubectl(shared_home)
+    kubectl = Kubectl(shared_home, NAME)
     nodes = kubectl.json("get", "nodes")["items"]
-    assert [n["metadata"]["name"] for n in nodes] == ["kube-master"]
+    assert [n["metadata"]["name"] for n in nodes] == [MASTER]
     assert not nodes[0]["spec"].get("taints")
-    load_busybox(busybox_archive, ["kube-master"])
+    load_busybox(busybox_archive, [MASTER])
     apply(
         kubectl,
         json.dumps(
@@ -247,7 +223,7 @@ def test_master_only_cluster_is_untainted_and_runs_pods(shared_home, busybox_arc
     # Addons: the manifest is applied; dashboard says plainly it is not built yet.
     assert kubectl.json("get", "configmap", "greeting")["data"] == {"hello": "world"}
     assert "addon dashboard is not built yet" in result.stdout + result.stderr
-    assert local_cluster(shared_home, "clean").returncode == 0
+    assert local_cluster(shared_home, "clean", cluster=NAME).returncode == 0
 
 
 # ---------------------------------------------------------------- bad cases
@@ -267,7 +243,11 @@ def test_subnet_overlapping_another_network(shared_home):
     finally:
         docker("network", "rm", "overlap-test")
     assert result.returncode == 1
-    assert "dind.subnet 10.211.0.0/16 overlaps a network the engine already has" in result.stdout
+    assert (
+        "dind.subnet 10.211.0.0/16 (flag --dind-subnet) overlaps the engine's network overlap-test (10.211.0.0/16)"
+        in result.stdout
+    )
+    assert "• node image" not in result.stdout  # said before anything was built or loaded
     assert docker("ps", "-a", "--filter", f"label={LABEL}", "-q").stdout.strip() == ""
 
 
@@ -282,7 +262,7 @@ def test_port_in_use(shared_home):
     assert docker("ps", "-a", "--filter", f"label={LABEL}", "-q").stdout.strip() == ""
 
 
-def test_interrupted_up_then_up_succeeds(shared_home):
+def test_up_interrupted_while_the_nodes_boot_stops_at_once_and_up_repairs(shared_home):
     environ = {
         **os.environ,
         **GO_CACHES,
@@ -291,7 +271,7 @@ def test_interrupted_up_then_up_succeeds(shared_home):
     }
     environ = {k: v for k, v in environ.items() if not k.startswith("K8S_DIND_")}
     process = subprocess.Popen(
-        [sys.executable, "-m", "tasks", "up", "--kubernetes-version", VERSION],
+        [sys.executable, "-m", "tasks", "up", "--kubernetes-version", VERSION, "--cluster-name", NAME],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -303,14 +283,17 @@ def test_interrupted_up_then_up_succeeds(shared_home):
     seen = ""
     for line in process.stdout:
         seen += line
-        if line.startswith("• kubeadm init"):
+        if line.startswith("• start 3 nodes"):
+            time.sleep(1)  # the nodes are being created and booted, in parallel
             process.send_signal(signal.SIGINT)
+            interrupted = time.monotonic()
             break
     _, err = process.communicate(timeout=120)
     assert process.returncode == 130, seen + err
+    assert time.monotonic() - interrupted < 10, "Ctrl-C took more than a few seconds"
     assert "Traceback" not in err
     result = up(shared_home)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    nodes = Kubectl(shared_home).json("get", "nodes")["items"]
+    nodes = Kubectl(shared_home, NAME).json("get", "nodes")["items"]
     assert len(nodes) == 3
-    assert local_cluster(shared_home, "clean").returncode == 0
+    assert local_cluster(shared_home, "clean", cluster=NAME).returncode == 0

@@ -5,24 +5,26 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from tasks.naming import Names
 from tests.integration.conftest import VERSION, local_cluster
 from tests.integration.test_cluster import docker
 
 pytestmark = pytest.mark.integration
 
 DNS_TEST = "should provide DNS for the cluster"
+NAME = "it-e2e"
 
 
 @pytest.fixture(scope="module")
 def cluster(shared_home):
-    result = local_cluster(shared_home, "up", "--kubernetes-version", VERSION, "--num-nodes", "2")
+    result = local_cluster(shared_home, "up", "--kubernetes-version", VERSION, "--num-nodes", "2", cluster=NAME)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     yield shared_home
-    local_cluster(shared_home, "clean")
+    local_cluster(shared_home, "clean", cluster=NAME)
 
 
 def e2e(home, *args):
-    return local_cluster(home, "e2e", "--kubernetes-version", VERSION, "--num-nodes", "2", *args)
+    return local_cluster(home, "e2e", "--kubernetes-version", VERSION, "--num-nodes", "2", *args, cluster=NAME)
 
 
 def test_a_conformance_test_passes_and_writes_junit(cluster, tmp_path):
@@ -38,7 +40,7 @@ def test_a_conformance_test_passes_and_writes_junit(cluster, tmp_path):
     assert any(c.get("status") == "passed" and "[Conformance]" in c.get("name") for c in cases)
     assert (reports / "e2e.log").stat().st_size > 0
     # The images it ran were made here and loaded into the workers.
-    listed = docker("exec", "kube-node-1", "crictl", "images").stdout
+    listed = docker("exec", Names(NAME).worker(1), "crictl", "images").stdout
     assert "e2e-test-images/agnhost" in listed and "e2e-test-images/jessie-dnsutils" in listed
 
 

@@ -15,10 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from tasks.naming import Names
 from tests.integration.conftest import VERSION, local_cluster
 
 pytestmark = pytest.mark.integration
 ENGINE_SOCKET = "/var/run/docker.sock"
+NAME = "it-remote"
+NAMES = Names(NAME)
 
 
 def _pump(source: socket.socket, target: socket.socket) -> None:
@@ -62,12 +65,20 @@ def test_up_and_clean_through_a_tcp_engine(shared_home, tcp_engine):
     doctor = local_cluster(shared_home, "doctor", env=env)
     assert doctor.returncode == 0, doctor.stdout + doctor.stderr
     assert f"remote at {tcp_engine}" in doctor.stdout
-    result = local_cluster(shared_home, "up", "--kubernetes-version", VERSION, "--num-nodes", "1", env=env)
+    result = local_cluster(
+        shared_home, "up", "--kubernetes-version", VERSION, "--num-nodes", "1", env=env, cluster=NAME
+    )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    state = shared_home / ".kubeadm-local-cluster"
     nodes = json.loads(
         subprocess.run(
-            [str(state / "kubectl"), f"--kubeconfig={state / 'admin.conf'}", "get", "nodes", "-o", "json"],
+            [
+                str(NAMES.kubectl(shared_home)),
+                f"--kubeconfig={NAMES.kubeconfig(shared_home)}",
+                "get",
+                "nodes",
+                "-o",
+                "json",
+            ],
             capture_output=True,
             text=True,
             check=True,
@@ -78,19 +89,19 @@ def test_up_and_clean_through_a_tcp_engine(shared_home, tcp_engine):
         for n in nodes["items"]
         if any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"]["conditions"])
     ]
-    assert sorted(ready) == ["kube-master", "kube-node-1"]
+    assert sorted(ready) == [NAMES.master, NAMES.worker(1)]
     # Nothing of the machine running the tool is mounted into the nodes.
-    for node in ("kube-master", "kube-node-1"):
+    for node in (NAMES.master, NAMES.worker(1)):
         mounts = json.loads(
             subprocess.run(["docker", "inspect", node], capture_output=True, text=True, check=True).stdout
         )[0]["Mounts"]
         binds = [m["Source"] for m in mounts if m["Type"] == "bind"]
         assert binds == ["/lib/modules"], binds
-    clean = local_cluster(shared_home, "clean", env=env)
+    clean = local_cluster(shared_home, "clean", env=env, cluster=NAME)
     assert clean.returncode == 0, clean.stdout + clean.stderr
     assert (
         subprocess.run(
-            ["docker", "ps", "-aq", "--filter", "label=io.kubeadm-local-cluster.cluster"],
+            ["docker", "ps", "-aq", "--filter", f"label=io.kubeadm-local-cluster.cluster={NAME}"],
             capture_output=True,
             text=True,
         ).stdout.strip()

@@ -5,19 +5,19 @@ One cluster (master + 1 worker) goes through the steps in order, as a user
 would take it. Workloads run the pause image, which every node holds, so
 they need nothing loaded after the snapshot."""
 
-import os
-import shutil
-import subprocess
-import time
-
 import pytest
 
-from tests.integration.conftest import VERSION, local_cluster
-from tests.integration.test_cluster import LABEL, Kubectl, docker
+from tasks.naming import Names
+from tests.integration.conftest import VERSION, Kubectl, local_cluster
+from tests.integration.test_cluster import docker
 
 pytestmark = pytest.mark.integration
 
 PAUSE = "registry.k8s.io/pause:3.10.1"  # what kubeadm v1.34 lists
+NAME = "it-snapshot"
+NAMES = Names(NAME)
+MASTER, NODE1, NODE2 = NAMES.master, NAMES.worker(1), NAMES.worker(2)
+LABEL = f"io.kubeadm-local-cluster.cluster={NAME}"
 
 
 def deployment(name: str) -> str:
@@ -41,7 +41,7 @@ class Flow:
     def __init__(self, home, addon):
         self.home = home
         self.addon = addon
-        self.kubectl = Kubectl(home)
+        self.kubectl = Kubectl(home, NAME)
 
     def up(self, *args, command="up", env=None):
         result = local_cluster(
@@ -55,6 +55,7 @@ class Flow:
             str(self.addon),
             *args,
             env=env,
+            cluster=NAME,
         )
         assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
         return result.stdout + result.stderr  # warnings go to stderr
@@ -78,11 +79,11 @@ class Flow:
 
 @pytest.fixture(scope="module")
 def flow(shared_home, tmp_path_factory):
-    assert local_cluster(shared_home, "clean").returncode == 0
+    assert local_cluster(shared_home, "clean", cluster=NAME).returncode == 0
     addon = tmp_path_factory.mktemp("addon") / "before-snapshot.yaml"
     addon.write_text(deployment("before-snapshot"))
     yield Flow(shared_home, addon)
-    local_cluster(shared_home, "clean")
+    local_cluster(shared_home, "clean", cluster=NAME)
 
 
 def kubeadm_ran(out: str) -> bool:
@@ -94,7 +95,7 @@ def test_first_up_makes_the_cluster_and_snapshots_it(flow):
     assert "no snapshot yet" in out
     assert kubeadm_ran(out)
     assert "✓ snapshot" in out
-    images = docker("image", "ls", "--filter", "label=io.kubeadm-local-cluster.role=snapshot", "-q").stdout.split()
+    images = docker("image", "ls", "--filter", f"label={LABEL}", "-q").stdout.split()
     assert len(images) == 2
     flow.running("before-snapshot")
 
@@ -102,7 +103,7 @@ def test_first_up_makes_the_cluster_and_snapshots_it(flow):
 def test_up_after_down_restores_the_snapshot_without_kubeadm(flow):
     apply(flow, deployment("after-snapshot"))
     flow.running("after-snapshot")
-    down = local_cluster(flow.home, "down")
+    down = local_cluster(flow.home, "down", cluster=NAME)
     assert down.returncode == 0 and "the snapshot, if any, is kept" in down.stdout
     assert docker("ps", "-a", "--filter", f"label={LABEL}", "-q").stdout.strip() == ""
 
@@ -110,7 +111,7 @@ def test_up_after_down_restores_the_snapshot_without_kubeadm(flow):
     assert "restoring the snapshot taken" in out
     assert not kubeadm_ran(out)
     assert "- kubeadm init: up to date" in out
-    assert flow.nodes_ready() == ["kube-master", "kube-node-1"]
+    assert flow.nodes_ready() == [MASTER, NODE1]
     # The state after setup: the addon's Deployment runs, the later one is gone.
     flow.running("before-snapshot")
     assert flow.kubectl("get", "deployment", "after-snapshot", check=False) == ""
@@ -122,44 +123,9 @@ def apply(flow: Flow, manifest: str) -> None:
     flow.kubectl("apply", "-f", str(path))
 
 
-def _restart_engine() -> None:
-    """Stop dockerd (its containers stop with it) and start it again the way
-    scripts/setup.sh does."""
-    subprocess.run(["pkill", "-x", "dockerd"], check=True)
-    deadline = time.monotonic() + 60
-    while subprocess.run(["pgrep", "-x", "dockerd"], capture_output=True).returncode == 0:
-        assert time.monotonic() < deadline, "dockerd did not stop"
-        time.sleep(0.5)
-    with open("/var/log/dockerd.log", "ab") as log:
-        subprocess.Popen(["dockerd"], stdout=log, stderr=log, start_new_session=True)
-    while subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
-        assert time.monotonic() < deadline + 60, "dockerd did not come back"
-        time.sleep(0.5)
-
-
-@pytest.mark.skipif(
-    os.environ.get("DOCKER_HOST", "unix://").startswith("tcp") or not shutil.which("dockerd"),
-    reason="restarts a local dockerd",
-)
-def test_up_after_an_engine_restart_starts_the_stopped_nodes(flow):
-    if subprocess.run(["pgrep", "-x", "dockerd"], capture_output=True).returncode != 0:
-        pytest.skip("the engine is not a dockerd process of this machine (systemd or remote)")
-    apply(flow, deployment("before-restart"))
-    before = flow.running("before-restart")
-    _restart_engine()
-    states = docker("ps", "-a", "--filter", f"label={LABEL}", "--format", "{{.State}}").stdout.split()
-    assert states and all(state == "exited" for state in states)
-
-    out = flow.up()
-    assert "starting the stopped nodes kube-master, kube-node-1" in out
-    assert "restoring the snapshot" not in out and not kubeadm_ran(out)
-    assert flow.nodes_ready() == ["kube-master", "kube-node-1"]
-    assert flow.running("before-restart") == before  # the same pods, not new ones
-
-
 def test_reup_puts_a_changed_kubelet_into_the_restored_cluster(flow, kubernetes_tree):
     """A Kubernetes developer's loop: change kubelet, `reup`, see the change run."""
-    assert local_cluster(flow.home, "down").returncode == 0
+    assert local_cluster(flow.home, "down", cluster=NAME).returncode == 0
     server = kubernetes_tree / "cmd" / "kubelet" / "app" / "server.go"
     source = server.read_text()
     start = "func run(ctx context.Context, s *options.KubeletServer"
@@ -172,11 +138,11 @@ def test_reup_puts_a_changed_kubelet_into_the_restored_cluster(flow, kubernetes_
     assert f"✓ kubelet {VERSION} from the tree {kubernetes_tree}" in out
     assert "restoring the snapshot taken" in out
     assert not kubeadm_ran(out)
-    assert "kube-master: new kubelet" in out and "kube-node-1: new kubelet" in out
-    for node in ("kube-master", "kube-node-1"):
+    assert f"{MASTER}: new kubelet" in out and f"{NODE1}: new kubelet" in out
+    for node in (MASTER, NODE1):
         journal = docker("exec", node, "journalctl", "-u", "kubelet", "--no-pager").stdout
         assert "reup test: kubelet from the tree" in journal, node
-    assert flow.nodes_ready() == ["kube-master", "kube-node-1"]
+    assert flow.nodes_ready() == [MASTER, NODE1]
     flow.running("before-snapshot")
 
 
@@ -189,26 +155,22 @@ def test_other_settings_replace_the_snapshot_and_say_why(flow):
     out = flow.up("--num-nodes", "2")
     assert "the snapshot is for other settings (cluster.numNodes 1 -> 2)" in out
     assert kubeadm_ran(out) and "✓ snapshot" in out
-    nodes = docker("image", "ls", "--filter", "label=io.kubeadm-local-cluster.role=snapshot", "--format", "{{.Tag}}")
-    assert sorted(nodes.stdout.split()) == [
-        "kubeadm-local-cluster-kube-master",
-        "kubeadm-local-cluster-kube-node-1",
-        "kubeadm-local-cluster-kube-node-2",
-    ]
+    nodes = docker("image", "ls", "--filter", f"label={LABEL}", "--format", "{{.Tag}}")
+    assert sorted(nodes.stdout.split()) == [f"{NAME}-{MASTER}", f"{NAME}-{NODE1}", f"{NAME}-{NODE2}"]
 
 
 def test_a_snapshot_missing_a_volume_is_dropped_with_a_warning(flow):
-    assert local_cluster(flow.home, "down").returncode == 0
-    docker("volume", "rm", "kube-node-2-containerd-snapshot", check=True)
+    assert local_cluster(flow.home, "down", cluster=NAME).returncode == 0
+    docker("volume", "rm", f"{NODE2}-containerd-snapshot", check=True)
     out = flow.up("--num-nodes", "2")
-    assert "the snapshot lacks volume kube-node-2-containerd-snapshot" in out
+    assert f"the snapshot lacks volume {NODE2}-containerd-snapshot" in out
     assert kubeadm_ran(out) and "✓ snapshot" in out
 
 
 def test_clean_removes_the_snapshot(flow):
-    result = local_cluster(flow.home, "clean")
+    result = local_cluster(flow.home, "clean", cluster=NAME)
     assert result.returncode == 0
     assert "kubeadm-local-cluster/snapshot" in result.stdout
     for kind in ("image", "volume"):
-        listed = docker(kind, "ls", "--filter", "label=io.kubeadm-local-cluster.cluster", "-q").stdout
+        listed = docker(kind, "ls", "--filter", f"label={LABEL}", "-q").stdout
         assert listed.strip() == "", kind

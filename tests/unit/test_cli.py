@@ -2,6 +2,7 @@
 
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tasks import cli
+from tasks.errors import UserError
 from tasks.lock import RunLock
 from tasks.paths import REPO_DIR, dep_file, lock_file
 from tasks.pipeline import COMMANDS
@@ -39,7 +41,7 @@ def test_config_prints_settings_with_origins(capsys):
     assert cli.main(["config", "--num-nodes", "3"]) == 0
     out = capsys.readouterr().out
     assert "  numNodes: 3  # flag --num-nodes" in out
-    assert "  subnet: 10.192.0.0/16  # default" in out
+    assert "  subnet: auto  # default" in out
 
 
 def test_doit_database_lives_in_the_state_directory(isolated_home, capsys):
@@ -163,3 +165,17 @@ def _wait_for_line(stream, text: str, timeout: float = 30) -> None:
         if not line:
             time.sleep(0.05)
     raise AssertionError(f"never saw {text!r}; saw {seen!r}")
+
+
+def test_the_engine_lock_is_one_file_per_engine_that_every_user_opens(tmp_path):
+    from tasks.lock import EngineLock
+
+    first, second = EngineLock("ENGINE-A", tmp_path), EngineLock("ENGINE-A", tmp_path)
+    assert first.path == second.path and first.path != EngineLock("ENGINE-B", tmp_path).path
+    first.acquire("up")
+    assert stat.S_IMODE(first.path.stat().st_mode) == 0o666
+    with pytest.raises(UserError, match=r"local-cluster up \(pid \d+\) is running"):
+        second.acquire("up", wait=False)
+    first.release()
+    second.acquire("up", wait=False)
+    second.release()

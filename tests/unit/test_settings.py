@@ -5,6 +5,7 @@ import textwrap
 import pytest
 
 from tasks.errors import SettingsError
+from tasks.naming import Names
 from tasks.settings import SCHEMA, load_settings, parse_flags, render_effective
 
 
@@ -27,7 +28,7 @@ def error_of(**kwargs) -> str:
 
 def test_defaults_match_the_design(tmp_path):
     settings = load_settings(environ={})
-    assert settings.dind.subnet == "10.192.0.0/16"
+    assert settings.dind.subnet == "auto"
     assert settings.verbose == 1
     assert settings.source.kubernetes_version == "stable"
     assert not (settings.source.build_kubeadm or settings.source.build_hyperkube or settings.source.build_kubectl)
@@ -37,7 +38,7 @@ def test_defaults_match_the_design(tmp_path):
     assert settings.cluster.no_dedicated is False
     assert settings.cluster.api_server_address == "127.0.0.1"
     assert settings.cluster.addons == ("dashboard",)
-    assert settings.network_name == "k8s-kubeadm-local-cluster"
+    assert Names(settings.cluster.name).network == "k8s-kubeadm-local-cluster"
     assert set(settings.origins.values()) == {"default"}
 
 
@@ -369,4 +370,20 @@ def test_slice_is_json_for_config_changed():
     }
     assert settings.digest("cluster.numNodes") != load_settings(environ={"K8S_DIND_NUM_NODES": "3"}).digest(
         "cluster.numNodes"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "what", "reserved"),
+    [
+        ("10.244.0.0/16", "pod", "10.244.0.0/16"),
+        ("10.96.0.0/16", "service", "10.96.0.0/12"),
+        ("10.0.0.0/8", "pod", "10.244.0.0/16"),
+    ],
+)
+def test_subnet_overlapping_the_pod_or_service_range_is_refused(value, what, reserved):
+    message = error_of(environ={"K8S_DIND_DIND_SUBNET": value})
+    assert message == (
+        f"dind.subnet '{value}' (env K8S_DIND_DIND_SUBNET) overlaps the cluster's {what} range {reserved}: "
+        "choose another, or set it to auto to get a free one"
     )

@@ -3,7 +3,7 @@ when a restarted cluster counts as Ready: no engine needed."""
 
 import json
 
-from tasks import cluster, snapshot
+from tasks import cluster, readiness, snapshot
 from tasks.artifacts import ArtifactSet
 from tasks.settings import load_settings
 
@@ -64,10 +64,10 @@ def _node(name: str, heartbeat: str) -> dict:
 
 def test_a_restarted_node_counts_as_ready_only_once_it_reported_since():
     since = 1_764_108_000.0  # 2025-11-25T22:00:00Z
-    assert not cluster._node_ready(_node("n", "2025-11-25T21:59:59Z"), {"n": since})
-    assert cluster._node_ready(_node("n", "2025-11-25T22:00:00Z"), {"n": since})
+    assert not readiness._node_ready(_node("n", "2025-11-25T21:59:59Z"), {"n": since})
+    assert readiness._node_ready(_node("n", "2025-11-25T22:00:00Z"), {"n": since})
     # A node this run did not restart: its Ready stands as the API says it.
-    assert cluster._node_ready(_node("n", "2020-01-01T00:00:00Z"), {"other": since})
+    assert readiness._node_ready(_node("n", "2020-01-01T00:00:00Z"), {"other": since})
 
 
 def test_coredns_on_a_restarted_node_counts_only_when_its_containers_started_since():
@@ -82,6 +82,6 @@ def test_coredns_on_a_restarted_node_counts_only_when_its_containers_started_sin
             },
         }
 
-    assert not cluster._pod_ready(pod("2025-11-25T21:59:00Z"), {"n": since})
-    assert cluster._pod_ready(pod("2025-11-25T22:00:05Z"), {"n": since})
-    assert cluster._pod_ready(pod("2025-11-25T21:59:00Z"), {})
+    assert not readiness._pod_ready(pod("2025-11-25T21:59:00Z"), {"n": since})
+    assert readiness._pod_ready(pod("2025-11-25T22:00:05Z"), {"n": since})
+    assert readiness._pod_ready(pod("2025-11-25T21:59:00Z"), {})

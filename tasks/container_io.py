@@ -1,0 +1,150 @@
+"""Inside a container: commands with a deadline and their exit code, files in
+and out through the engine's archive API (so a remote engine works the same),
+and a container run to the end with its output followed."""
+
+from __future__ import annotations
+
+import codecs
+import io
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from docker.errors import APIError, NotFound
+
+from tasks.engine import EngineError, _short
+
+# Every command run in a node has a deadline: a wedged kubeadm or systemctl
+# must end in an error, not hang `up` for ever.
+EXEC_DEADLINE = 600
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    exit_code: int
+    output: str
+
+
+class ContainerIO:
+    """Mixed into Objects: needs self.client, self.engine, self.labels() and
+    self.remove_container()."""
+
+    def exec(
+        self, name: str, argv: list[str], on_line=None, environment: dict | None = None, deadline: int = EXEC_DEADLINE
+    ) -> ExecResult:
+        """Run argv in the container; stream its output lines to on_line; exit code and output.
+
+        The engine's exec has no timeout of its own, so argv runs under the
+        node's `timeout` (exit 124 when the deadline passed). docker-py's
+        exec_run(stream=True) loses the exit code, so this uses the low-level
+        calls; an exit code the engine cannot tell is a failure (-1)."""
+        api = self.client.api
+        argv = ["timeout", "--kill-after=5", str(deadline), *argv]
+        try:
+            exec_id = api.exec_create(name, argv, environment=environment)["Id"]
+        except NotFound:
+            raise EngineError(f"{name} is gone (removed or never made)") from None
+        except APIError as err:
+            raise EngineError(f"cannot run {argv[3]} in {name}: {_short(str(err))}") from None
+        chunks: list[str] = []
+        pending = ""
+        for stdout, stderr in api.exec_start(exec_id, stream=True, demux=True):
+            text = ((stdout or b"") + (stderr or b"")).decode(errors="replace")
+            chunks.append(text)
+            if on_line:
+                pending += text
+                *lines, pending = pending.split("\n")
+                for line in lines:
+                    on_line(line)
+        if on_line and pending:
+            on_line(pending)
+        code = api.exec_inspect(exec_id).get("ExitCode")
+        return ExecResult(-1 if code is None else int(code), "".join(chunks))
+
+    def put_files(self, name: str, directory: str, files: dict[str, bytes], mode: int = 0o644) -> None:
+        """Files into a container through the engine's archive API (works for remote engines)."""
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as tar:
+            for path, data in files.items():
+                info = tarfile.TarInfo(path)
+                info.size, info.mode = len(data), mode
+                tar.addfile(info, io.BytesIO(data))
+        try:
+            self.client.api.put_archive(name, directory, buffer.getvalue())
+        except APIError as err:
+            raise EngineError(f"cannot put {', '.join(files)} into {name}:{directory}: {_short(str(err))}") from None
+
+    def put_paths(self, name: str, directory: str, files: dict[str, Path], mode: int = 0o644) -> None:
+        """Large files into a container, streamed from a temporary tar on disk."""
+        with tempfile.TemporaryFile() as buffer:
+            with tarfile.open(fileobj=buffer, mode="w") as tar:
+                for path, source in files.items():
+                    info = tar.gettarinfo(str(source), arcname=path)
+                    info.mode, info.uid, info.gid, info.uname, info.gname = mode, 0, 0, "root", "root"
+                    with open(source, "rb") as data:
+                        tar.addfile(info, data)
+            buffer.seek(0)
+            try:
+                self.client.api.put_archive(name, directory, buffer)
+            except APIError as err:
+                raise EngineError(
+                    f"cannot put {', '.join(files)} into {name}:{directory}: {_short(str(err))}"
+                ) from None
+
+    def create_job(self, name: str, image: str, argv: list[str], network: str) -> None:
+        """A container that runs argv once, on the cluster's network (started by start_container)."""
+        self.remove_container(name)
+        try:
+            self.client.api.create_container(
+                image,
+                name=name,
+                entrypoint=argv[:1],
+                command=argv[1:],
+                labels=self.labels(role="job"),
+                host_config=self.engine.host_config(network_mode=network, tmpfs={"/tmp": ""}),
+                working_dir="/",
+            )
+        except APIError as err:
+            raise EngineError(f"cannot create {name}: {_short(str(err))}") from None
+
+    def run_attached(self, name: str, on_text) -> int:
+        """Start the container and pass on its output as it comes, until it
+        exits; its exit code.
+
+        Attached rather than reading its logs: the engine logs whole lines only,
+        and ginkgo's progress dots come without one."""
+        stream = self.client.api.attach(name, stdout=True, stderr=True, stream=True, logs=True)
+        self.start_container(name)
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")  # a "•" may span two chunks
+        for chunk in stream:
+            on_text(decoder.decode(chunk))
+        return int(self.client.api.wait(name).get("StatusCode", 1))
+
+    def get_tree(self, name: str, path: str, target: Path) -> None:
+        """What a directory of the container holds, into target (made if missing)."""
+        stream, _ = self.client.api.get_archive(name, path)
+        with tempfile.TemporaryFile() as buffer:
+            for chunk in stream:
+                buffer.write(chunk)
+            buffer.seek(0)
+            target.mkdir(parents=True, exist_ok=True)
+            with tarfile.open(fileobj=buffer) as tar:
+                members = []
+                for member in tar.getmembers():
+                    # The archive names the directory itself first: drop that part.
+                    _, _, member.name = member.name.partition("/")
+                    if member.name:
+                        members.append(member)
+                tar.extractall(target, members=members, filter="data")
+
+    def get_file(self, name: str, path: str) -> bytes:
+        stream, _ = self.client.api.get_archive(name, path)
+        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+            member = tar.next()
+            extracted = tar.extractfile(member) if member else None
+            if extracted is None:
+                raise EngineError(f"{path} in {name} is not a file")
+            return extracted.read()
+
+    # -- nodes

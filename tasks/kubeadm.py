@@ -1,0 +1,126 @@
+"""kubeadm on the nodes: init on the master, join on the workers; then the
+pod network and the add-ons."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from pathlib import Path
+from string import Template
+
+import requests
+
+from tasks import parallel
+from tasks.cluster import KUBEADM_DIR, Cluster, NodeSpec
+from tasks.console import CONSOLE, log
+from tasks.errors import UserError
+from tasks.paths import CONFIG_DIR
+from tasks.settings import POD_SUBNET, SERVICE_SUBNET
+
+
+def _ignored_preflight(cluster: Cluster) -> str:
+    # cgroup v1 hosts: kubeadm 1.35+ fails SystemVerification on them; only there is it ignored.
+    return '["SystemVerification"]' if cluster.cgroup_v1 else "[]"
+
+
+def kubeadm_init(cluster: Cluster) -> None:
+    settings = cluster.settings
+    master = cluster.nodes[0]
+    token = f"{secrets.token_hex(3)}.{secrets.token_hex(8)}"
+    untainted = settings.cluster.num_nodes == 0 or settings.cluster.no_dedicated
+    sans = ["127.0.0.1", "localhost", master.name, master.address]
+    if settings.cluster.api_server_address not in (*sans, "0.0.0.0"):
+        sans.append(settings.cluster.api_server_address)
+    text = Template((CONFIG_DIR / "kubeadm-init.yaml").read_text()).substitute(
+        token=token,
+        master_name=master.name,
+        master_address=master.address,
+        master_taints="[]" if untainted else "null",
+        ignore_preflight_errors=_ignored_preflight(cluster),
+        version=cluster.artifacts.version,
+        cluster_name=settings.cluster.name,
+        pod_subnet=POD_SUBNET,
+        service_subnet=SERVICE_SUBNET,
+        cert_sans=json.dumps(sans),
+        fail_cgroup_v1="false" if cluster.cgroup_v1 else "true",
+    )
+    # The token lives only on the master (0600), never in logs or our state.
+    cluster.objects.put_files(
+        master.name, KUBEADM_DIR, {"kubeadm.yaml": text.encode(), "token": token.encode()}, mode=0o600
+    )
+    verbosity = ["--v=2"] if CONSOLE.verbosity >= 3 else []
+    cluster.run(
+        master.name,
+        ["kubeadm", "init", f"--config={KUBEADM_DIR}/kubeadm.yaml", "--skip-token-print", *verbosity],
+        "kubeadm init",
+    )
+
+
+def kubeadm_join(cluster: Cluster) -> None:
+    if not cluster.workers:
+        return
+    token = cluster.objects.get_file(cluster.master, f"{KUBEADM_DIR}/token").decode().strip()
+    template = Template((CONFIG_DIR / "kubeadm-join.yaml").read_text())
+    ignored = _ignored_preflight(cluster)
+
+    def join(spec: NodeSpec) -> None:
+        text = template.substitute(
+            token=token,
+            master_name=cluster.master,
+            node_name=spec.name,
+            node_address=spec.address,
+            ignore_preflight_errors=ignored,
+        )
+        cluster.objects.put_files(spec.name, KUBEADM_DIR, {"kubeadm-join.yaml": text.encode()}, mode=0o600)
+        cluster.run(spec.name, ["kubeadm", "join", f"--config={KUBEADM_DIR}/kubeadm-join.yaml"], "kubeadm join")
+
+    parallel.each(join, cluster.workers)
+
+
+def pod_network(cluster: Cluster) -> None:
+    """Bridge CNI: each node's pods on a bridge in its podCIDR, routes to the
+    other nodes' podCIDRs through their addresses, masquerade when leaving."""
+    cidrs = pod_cidrs(cluster)
+    for spec in cluster.nodes:
+        routes = " ".join(f"{cidrs[o.name]}@{o.address}" for o in cluster.nodes if o.name != spec.name)
+        env = (
+            f"POD_CIDR={cidrs[spec.name]}\nCLUSTER_CIDR={POD_SUBNET}\nSERVICE_CIDR={SERVICE_SUBNET}\n"
+            f"ROUTES='{routes}'\n"
+        )
+        cluster.objects.put_files(spec.name, KUBEADM_DIR, {"cni.env": env.encode()})
+        cluster.run(spec.name, ["systemctl", "restart", "cni-setup.service"], "setting up the pod network")
+
+
+def pod_cidrs(cluster: Cluster) -> dict[str, str]:
+    deadline = time.monotonic() + 120
+    while True:
+        nodes = json.loads(cluster.kubectl("get", "nodes", "-o", "json"))["items"]
+        cidrs = {n["metadata"]["name"]: n["spec"].get("podCIDR") for n in nodes}
+        if all(cidrs.get(spec.name) for spec in cluster.nodes):
+            return cidrs
+        if time.monotonic() > deadline:
+            missing = [s.name for s in cluster.nodes if not cidrs.get(s.name)]
+            raise UserError(f"no pod network range was given to {', '.join(missing)} within 120s")
+        time.sleep(1)
+
+
+def apply_addons(cluster: Cluster) -> None:
+    """cluster.addons: manifest files and URLs are applied with kubectl; named
+    add-ons need images this project does not build yet, and say so."""
+    for entry in cluster.settings.cluster.addons:
+        if "://" in entry:
+            try:
+                response = requests.get(entry, timeout=(10, 60))
+                response.raise_for_status()
+            except requests.RequestException as err:
+                raise UserError(f"cannot download the addon {entry}: {err}") from None
+            manifest, name = response.content, entry.rsplit("/", 1)[-1] or "addon.yaml"
+        elif "/" in entry:
+            manifest, name = Path(entry).read_bytes(), Path(entry).name
+        else:
+            log.warning("addon %s is not built yet (its images cannot be had without a registry): skipped", entry)
+            continue
+        cluster.objects.put_files(cluster.master, KUBEADM_DIR, {f"addon-{name}": manifest})
+        cluster.kubectl("apply", "-f", f"{KUBEADM_DIR}/addon-{name}")
+        log.info("addon %s applied", entry)

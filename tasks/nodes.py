@@ -1,0 +1,166 @@
+"""The node containers: the preflight check, the network, making, restoring,
+restarting and booting the nodes, and the snapshot."""
+
+from __future__ import annotations
+
+import time
+
+import requests
+from docker.errors import DockerException
+
+from tasks import node_image, parallel, snapshot
+from tasks.cluster import READY_MARKER, Cluster, NodeSpec, node_state
+from tasks.console import COMMAND, log
+from tasks.engine import LABEL_ROLE
+from tasks.errors import UserError
+from tasks.naming import Names
+from tasks.objects import Objects
+from tasks.versions import Version
+
+BOOT_TIMEOUT = 180
+# Short-lived containers of ours that an interrupted run may leave behind.
+HELPER_ROLES = ("copy", "job")
+
+
+def preflight(cluster: Cluster) -> None:
+    """Before anything is built: the names this cluster needs are free or ours,
+    and helpers an interrupted run left behind are gone."""
+    objects = cluster.objects
+    objects.check_container_names([spec.name for spec in cluster.nodes] + [cluster.names.e2e_runner])
+    objects.check_network(cluster.names.network)
+    for container in objects.containers():
+        if container.labels.get(LABEL_ROLE) in HELPER_ROLES:
+            objects.remove_container(container.name)
+    subnet = cluster.settings.dind.subnet
+    log.info("cluster %s: network %s on %s", cluster.settings.cluster.name, cluster.names.network, subnet)
+
+
+def ensure_network(cluster: Cluster) -> None:
+    cluster.objects.ensure_network(cluster.names.network, cluster.settings.dind.subnet)
+
+
+def create_nodes(cluster: Cluster) -> None:
+    if cluster.settings.cluster.cni_plugin != "bridge":
+        raise UserError(f"cluster.cniPlugin {cluster.settings.cluster.cni_plugin} is not built yet: only bridge works")
+    if cluster.complete():
+        return
+    if restart_stopped(cluster):
+        return
+    remove_nodes(cluster.objects)
+    if Version.parse(cluster.artifacts.version) >= Version(1, 36, 0):
+        # containerd's own support table: Kubernetes 1.36 wants 2.2+; Debian has 2.1.
+        log.warning(
+            "Kubernetes %s is newer than the nodes' containerd 2.1 is supported for (2.2+ wanted); "
+            "it came up in our tests, but use v1.35 or older for a supported pair",
+            cluster.artifacts.version,
+        )
+    start_nodes(cluster, lambda spec: node_image.tag(cluster.artifacts))
+    cluster.made = True
+
+
+def start_nodes(cluster: Cluster, image_of) -> None:
+    """A container per node from image_of(spec), booted."""
+    mode = cluster.objects.node_mode()
+    if mode != "privileged":
+        log.info("--privileged is refused here: nodes run in %s mode", mode)
+    address = cluster.settings.cluster.api_server_address
+    port = cluster.settings.cluster.api_server_port
+    cluster.fresh = True
+
+    def start(spec: NodeSpec) -> None:
+        publish = (address, port or None) if spec.role == "master" else None
+        cluster.started[spec.name] = time.time()
+        cluster.objects.create_node(
+            spec.name, image_of(spec), cluster.names.network, spec.address, cluster.labels(spec), mode, publish
+        )
+        wait_for_boot(cluster, spec.name)
+
+    parallel.each(start, cluster.nodes)
+
+
+def restore_snapshot(cluster: Cluster) -> None:
+    """The snapshot made for these settings, restored instead of running kubeadm;
+    one made for other settings is said to be replaced, and why."""
+    if cluster.matching_nodes() is not None:
+        return  # the nodes exist, running or stopped: the next step starts them
+    found = snapshot.find(cluster.objects)
+    if found is None:
+        log.info("no snapshot yet: the cluster is made with kubeadm and snapshotted once Ready")
+        return
+    key, wanted = cluster.match
+    if getattr(found, key) != wanted:
+        said = "; ".join(snapshot.changes(found.state, node_state(cluster.settings, cluster.artifacts)))
+        log.info("the snapshot is for other settings (%s): the cluster is made afresh and snapshotted again", said)
+        return
+    problems = found.problems([spec.name for spec in cluster.nodes])
+    if problems:
+        log.warning(
+            "the snapshot lacks %s (removed by hand, or never finished): it is dropped and the cluster made afresh",
+            ", ".join(problems),
+        )
+        snapshot.remove(cluster.objects)
+        return
+    log.info("restoring the snapshot taken %s", found.created.replace("T", " "))
+    remove_nodes(cluster.objects)
+    snapshot.restore_volumes(cluster, node_image.tag(cluster.artifacts))
+    start_nodes(cluster, lambda spec: cluster.names.snapshot_image(spec.name))
+
+
+def take_snapshot(cluster: Cluster) -> None:
+    """The cluster as kubeadm left it, Ready, saved for the next `up`. The
+    cluster is complete either way: a snapshot that fails is a warning."""
+    state = node_state(cluster.settings, cluster.artifacts)
+    hashes = {"config": cluster.config, "base": cluster.base}
+    try:
+        snapshot.take(cluster, hashes, state, node_image.tag(cluster.artifacts))
+    except (UserError, DockerException, requests.RequestException) as err:
+        log.warning("no snapshot was taken (%s): the next `up` after `down` runs kubeadm again", err)
+
+
+def restart_stopped(cluster: Cluster) -> bool:
+    """Nodes that exist, made for these settings, but stopped (the engine or the
+    host restarted): start them again with their state, rather than make them afresh."""
+    containers = cluster.matching_nodes() or {}
+    if any(c.status == "paused" for c in containers.values()):
+        # Left paused by a snapshot that never ended: thaw, then go on as usual.
+        for name, container in containers.items():
+            if container.status == "paused":
+                cluster.objects.resume(name, node_image.tag(cluster.artifacts))
+        containers = cluster.matching_nodes() or {}
+    stopped = sorted(name for name, c in containers.items() if c.status != "running")
+    if not stopped:
+        return False
+    log.info("starting the stopped nodes %s", ", ".join(stopped))
+    for name in stopped:
+        cluster.started[name] = time.time()
+        cluster.objects.start_container(name)
+    parallel.each(lambda spec: wait_for_boot(cluster, spec.name), cluster.nodes)
+    if cluster.has_file(cluster.master, READY_MARKER):
+        return True
+    log.info("the stopped cluster was never finished: making it afresh")
+    return False
+
+
+def wait_for_boot(cluster: Cluster, node: str) -> None:
+    deadline = time.monotonic() + BOOT_TIMEOUT
+    state = ""
+    while time.monotonic() < deadline:
+        result = cluster.objects.exec(node, ["systemctl", "is-system-running"], deadline=30)
+        state = result.output.strip()
+        if state in ("running", "degraded"):
+            if state == "degraded":
+                failed = cluster.objects.exec(node, ["systemctl", "--failed", "--no-legend", "--plain"]).output
+                log.log(COMMAND, "%s booted degraded: %s", node, " ".join(failed.split()))
+            return
+        time.sleep(0.5)
+    raise UserError(f"{node} did not finish booting within {BOOT_TIMEOUT}s (systemd says {state or 'nothing'})")
+
+
+def remove_nodes(objects: Objects) -> list[str]:
+    """The cluster's node containers and their containerd volumes (never the snapshot)."""
+    removed = []
+    for container in objects.nodes():
+        objects.remove_container(container.name)
+        objects.remove_volume(Names.data_volume(container.name))
+        removed.append(container.name)
+    return removed

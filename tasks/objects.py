@@ -1,0 +1,401 @@
+"""One cluster's objects on the engine: its network, containers, volumes and
+images, found by its label and their exact names. An object of the same name
+that is not the cluster's is a clash: named, and never touched."""
+
+from __future__ import annotations
+
+import contextlib
+
+import docker
+import requests
+from docker.errors import APIError, DockerException, NotFound
+
+from tasks.container_io import ContainerIO, ExecResult
+from tasks.engine import (
+    _COMMON_SECURITY,
+    LABEL,
+    LABEL_CLUSTER,
+    LABEL_ROLE,
+    NODE_MODES,
+    NODE_ROLES,
+    Engine,
+    EngineError,
+    _short,
+)
+
+__all__ = ["ExecResult", "Objects"]
+# How long an unpause may take before the node is taken for wedged (see resume).
+RESUME_TIMEOUT = 15
+
+
+# Everything the project makes carries LABEL_CLUSTER, so `down` and `clean`
+# find it by asking the engine, never a memory of our own.
+
+
+class Objects(ContainerIO):
+    """Networks, volumes, containers and images of one cluster, by label."""
+
+    def __init__(self, engine: Engine, cluster: str):
+        self.engine = engine
+        self.client = engine.client
+        self.cluster = cluster
+
+    def labels(self, **extra: str) -> dict[str, str]:
+        return {LABEL_CLUSTER: self.cluster, **{f"{LABEL}.{k.replace('_', '-')}": v for k, v in extra.items()}}
+
+    # -- ownership
+    def owns(self, labels: dict | None) -> bool:
+        """Is an object with these labels this cluster's? Nothing else is ever
+        adopted, changed or removed."""
+        return (labels or {}).get(LABEL_CLUSTER) == self.cluster
+
+    def _clash(self, kind: str, name: str, what_to_do: str) -> EngineError:
+        return EngineError(
+            f"a {kind} named {name} exists that is not cluster {self.cluster}'s (it has no {LABEL_CLUSTER}="
+            f"{self.cluster} label): {what_to_do}; it was left as it is"
+        )
+
+    def foreign_container(self, name: str) -> bool:
+        """A container of exactly this name that is not ours."""
+        try:
+            attrs = self.client.api.inspect_container(name)
+        except NotFound:
+            return False
+        return attrs.get("Name", "").lstrip("/") == name and not self.owns(attrs.get("Config", {}).get("Labels"))
+
+    def check_container_names(self, names: list[str]) -> None:
+        for name in names:
+            if self.foreign_container(name):
+                raise self._clash(
+                    "container", name, "rename or remove it, or choose another cluster name with --cluster-name"
+                )
+
+    def _network(self, name: str) -> dict | None:
+        """The network of exactly this name (the engine's name filter matches parts of names)."""
+        for network in self.client.api.networks(names=[name]):
+            if network.get("Name") == name:
+                return self.client.api.inspect_network(network["Id"])
+        return None
+
+    def check_network(self, name: str) -> None:
+        attrs = self._network(name)
+        if attrs is not None and not self.owns(attrs.get("Labels")):
+            raise self._clash("network", name, "remove it, or choose another cluster name with --cluster-name")
+
+    def network_subnet(self, name: str) -> str | None:
+        """The subnet of our network of this name, if it exists."""
+        attrs = self._network(name)
+        if attrs is None or not self.owns(attrs.get("Labels")):
+            return None
+        return ((attrs.get("IPAM") or {}).get("Config") or [{}])[0].get("Subnet")
+
+    def engine_subnets(self) -> dict[str, str]:
+        """{subnet: network name} of every network the engine has."""
+        subnets = {}
+        for network in self.client.api.networks():
+            for config in (network.get("IPAM") or {}).get("Config") or []:
+                if config.get("Subnet"):
+                    subnets[config["Subnet"]] = network.get("Name", "?")
+        return subnets
+
+    # -- network
+    def ensure_network(self, name: str, subnet: str) -> None:
+        """The cluster's network on exactly this subnet; an old one of ours on
+        another subnet is replaced; one that is not ours is never touched."""
+        attrs = self._network(name)
+        if attrs is not None:
+            if not self.owns(attrs.get("Labels")):
+                raise self._clash("network", name, "remove it, or choose another cluster name with --cluster-name")
+            configs = (attrs.get("IPAM") or {}).get("Config") or [{}]
+            if configs[0].get("Subnet") == subnet:
+                return
+            if attrs.get("Containers"):
+                raise EngineError(
+                    f"network {name} is on {configs[0].get('Subnet')} and has containers: "
+                    "run `local-cluster down` first to change dind.subnet"
+                )
+            self.client.api.remove_network(attrs["Id"])
+        ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=subnet)])
+        try:
+            self.client.api.create_network(
+                name, driver="bridge", ipam=ipam, labels=self.labels(role="network"), check_duplicate=True
+            )
+        except APIError as err:
+            text = str(getattr(err, "explanation", "") or err)
+            if "overlap" in text.lower():
+                raise EngineError(
+                    f"dind.subnet {subnet} overlaps a network the engine already has ({text}): "
+                    "choose another with --dind-subnet, or set dind.subnet to auto to get a free one"
+                ) from None
+            raise EngineError(f"cannot create network {name}: {_short(text)}") from None
+
+    def remove_network(self, name: str) -> bool:
+        attrs = self._network(name)
+        if attrs is None or not self.owns(attrs.get("Labels")):
+            return False
+        try:
+            self.client.api.remove_network(attrs["Id"])
+        except NotFound:
+            return False
+        except APIError as err:
+            raise EngineError(f"cannot remove network {name}: {_short(str(err))}") from None
+        return True
+
+    # -- containers
+    def _label_filter(self, **labels: str) -> dict:
+        """The engine's filter for this cluster's objects with these labels too."""
+        return {"label": [f"{key}={value}" for key, value in self.labels(**labels).items()]}
+
+    def containers(self, **labels: str) -> list:
+        return self.client.containers.list(all=True, filters=self._label_filter(**labels))
+
+    def nodes(self) -> list:
+        """The cluster's node containers (helpers such as the e2e runner or a
+        volume copier are never nodes)."""
+        return [c for c in self.containers() if c.labels.get(LABEL_ROLE) in NODE_ROLES]
+
+    def start_container(self, name: str) -> None:
+        try:
+            self.client.api.start(name)
+        except APIError as err:
+            raise EngineError(f"cannot start {name}: {_short(str(err))}") from None
+
+    def remove_container(self, name: str) -> None:
+        """Our container of this name, if any; one that is not ours is a clash."""
+        if self.foreign_container(name):
+            raise self._clash("container", name, "rename or remove it, or choose another cluster name")
+        try:
+            self.client.api.remove_container(name, force=True, v=False)
+        except NotFound:
+            pass
+        except APIError as err:
+            if "already in progress" not in str(err):
+                raise EngineError(f"cannot remove container {name}: {_short(str(err))}") from None
+
+    def volumes(self, **labels: str) -> list:
+        return self.client.volumes.list(filters=self._label_filter(**labels))
+
+    def networks(self) -> list:
+        return self.client.networks.list(filters=self._label_filter())
+
+    # -- inside a container
+    def node_mode(self) -> str:
+        """privileged where the engine allows it, else explicit-capabilities."""
+        image = self.engine.ensure_probe_image()
+        for mode, options in NODE_MODES.items():
+            host_config = self.engine.host_config(unmask_paths=True, cgroupns="private", **options)
+            if self.engine.try_container(image, host_config) is None:
+                return mode
+        raise EngineError("the engine refuses privileged and near-privileged containers: run `local-cluster doctor`")
+
+    def create_node(
+        self,
+        name: str,
+        image: str,
+        network: str,
+        address: str,
+        labels: dict[str, str],
+        mode: str,
+        publish: tuple[str, int] | None = None,
+    ) -> None:
+        """A node container: systemd as PID 1, containerd's data on a volume of its own."""
+        api = self.client.api
+        volume = f"{name}-containerd"
+        self.create_volume(volume, {**labels, f"{LABEL}.role": "node-data"})
+        host_config = self.engine.host_config(
+            unmask_paths=True,
+            cgroupns="private",
+            tmpfs={"/run": "", "/tmp": ""},
+            binds={"/lib/modules": {"bind": "/lib/modules", "mode": "ro"}, volume: {"bind": "/var/lib/containerd"}},
+            # cgroup v1: privileged pods (kube-proxy) ask their devices cgroup for
+            # everything, which only a parent that allows everything can grant.
+            device_cgroup_rules=["a *:* rwm"],
+            port_bindings={6443: publish} if publish else None,
+            init=False,
+            **NODE_MODES[mode],
+        )
+        networking = api.create_networking_config({network: api.create_endpoint_config(ipv4_address=address)})
+        try:
+            api.create_container(
+                image,
+                name=name,
+                hostname=name,
+                host_config=host_config,
+                labels=labels,
+                networking_config=networking,
+                ports=[6443] if publish else None,
+                environment={"KUBEADM_LOCAL_CLUSTER_ROLE": labels.get(LABEL_ROLE, "master")},
+                tty=True,
+                detach=True,
+            )
+            api.start(name)
+        except APIError as err:
+            full = str(getattr(err, "explanation", None) or err)
+            text = _short(full)
+            if "port is already allocated" in full or "address already in use" in full:
+                raise EngineError(
+                    f"cannot publish the API server on {publish[0]}:{publish[1]}: the port is in "
+                    "use; choose another with --api-server-port (0 picks a free one)"
+                ) from None
+            raise EngineError(f"cannot start node {name}: {text}") from None
+
+    def published_port(self, name: str) -> tuple[str, int]:
+        attrs = self.client.api.inspect_container(name)
+        binding = (attrs["NetworkSettings"]["Ports"].get("6443/tcp") or [{}])[0]
+        return binding.get("HostIp", "127.0.0.1"), int(binding.get("HostPort", 0))
+
+    def _volume_labels(self, name: str) -> dict | None:
+        """The labels of the volume of this name, or None when there is none."""
+        try:
+            return self.client.api.inspect_volume(name).get("Labels") or {}
+        except NotFound:
+            return None
+
+    def create_volume(self, name: str, labels: dict[str, str]) -> None:
+        """A new volume of ours; the engine would hand back a same-named one of
+        someone else's as if it were new."""
+        existing = self._volume_labels(name)
+        if existing is not None and not self.owns(existing):
+            raise self._clash("volume", name, "remove it, or choose another cluster name with --cluster-name")
+        try:
+            self.client.api.create_volume(name, labels=labels)
+        except APIError as err:
+            raise EngineError(f"cannot create volume {name}: {_short(str(err))}") from None
+
+    def remove_volume(self, name: str) -> None:
+        existing = self._volume_labels(name)
+        if existing is None:
+            return
+        if not self.owns(existing):
+            raise self._clash("volume", name, "remove it, or choose another cluster name with --cluster-name")
+        try:
+            self.client.api.remove_volume(name, force=True)
+        except NotFound:
+            pass
+        except APIError as err:
+            raise EngineError(f"cannot remove volume {name}: {_short(str(err))}") from None
+
+    def has_volume(self, name: str) -> bool:
+        return self.owns(self._volume_labels(name))
+
+    # -- snapshots
+    def pause(self, name: str) -> None:
+        try:
+            self.client.api.pause(name)
+        except APIError as err:
+            raise EngineError(f"cannot pause {name}: {_short(str(err))}") from None
+
+    def unpause(self, name: str) -> None:
+        with contextlib.suppress(NotFound):
+            attrs = self.client.api.inspect_container(name)
+            if attrs["State"].get("Paused"):
+                self.client.api.unpause(name)
+
+    def resume(self, name: str, helper_image: str) -> None:
+        """Unpause, and never leave the node paused nor the engine wedged.
+
+        A `docker exec` that starts while a container is paused leaves its
+        `runc init` frozen inside; the engine then holds that container's lock
+        and every call on it hangs, unpause included. So: unpause with a short
+        deadline; if the engine does not answer, thaw the container's freezer
+        cgroup from a helper container on the engine host (the frozen exec
+        goes on, the engine lets go of the lock), then unpause."""
+        quick = docker.from_env(timeout=RESUME_TIMEOUT)  # the same engine as Engine.connect, a short deadline
+        try:
+            container_id = self.client.api.inspect_container(name)["Id"] if name else name
+        except NotFound:
+            return
+        except (APIError, DockerException, requests.RequestException):
+            container_id = name
+        for attempt in range(3):
+            try:
+                attrs = quick.api.inspect_container(container_id)
+                if attrs["State"].get("Paused"):
+                    quick.api.unpause(container_id)
+                return
+            except NotFound:
+                return
+            except (APIError, DockerException, requests.RequestException):
+                if attempt == 2:
+                    raise EngineError(
+                        f"{name} stays paused and the engine does not answer for it: "
+                        f"`docker unpause {name}`, or `docker rm -f {name}` and `local-cluster up` again"
+                    ) from None
+                self._thaw(container_id, helper_image)
+
+    def _thaw(self, container_id: str, image: str) -> None:
+        # cgroup v1 (freezer.state) and v2 (cgroup.freeze), cgroupfs and systemd drivers.
+        script = (
+            f"find /host-cgroup -maxdepth 5 -path '*{container_id}*' "
+            "\\( -name freezer.state -o -name cgroup.freeze \\) | while read -r f; do "
+            'case "$f" in *freezer.state) echo THAWED > "$f" ;; *) echo 0 > "$f" ;; esac; done'
+        )
+        host_config = self.engine.host_config(
+            binds={"/sys/fs/cgroup": {"bind": "/host-cgroup", "mode": "rw"}},
+            security_opt=_COMMON_SECURITY,
+            network_mode="none",
+            cgroupns="host",
+        )
+        self.run_helper(image, ["sh", "-c", script], host_config, "thaw", timeout=60)
+
+    def commit(self, name: str, ref: str, labels: dict[str, str]) -> str:
+        """The container's root filesystem (not its volumes or tmpfs) as an image; its id."""
+        repository, _, tag = ref.rpartition(":")
+        try:
+            # Labels given as config take precedence over the container's own.
+            reply = self.client.api.commit(name, repository=repository, tag=tag, conf={"Labels": labels}, pause=False)
+            return reply["Id"]
+        except APIError as err:
+            raise EngineError(f"cannot save {name} as {ref}: {_short(str(err))}") from None
+
+    def copy_volume(self, source: str, target: str, image: str, labels: dict[str, str]) -> None:
+        """target (made afresh) holds exactly what source holds, copied by a
+        short-lived container on the engine (so it works for remote engines too).
+
+        SYS_ADMIN: containerd's overlay snapshots keep whiteouts and opaque
+        directories in trusted.* attributes, which only it may copy."""
+        self.remove_volume(target)
+        self.create_volume(target, labels)
+        host_config = self.engine.host_config(
+            binds={source: {"bind": "/from", "mode": "ro"}, target: {"bind": "/to", "mode": "rw"}},
+            cap_add=["SYS_ADMIN"],
+            security_opt=_COMMON_SECURITY,
+            network_mode="none",
+        )
+        self.run_helper(image, ["cp", "-a", "/from/.", "/to/"], host_config, f"copy volume {source} to {target}")
+
+    def run_helper(self, image: str, argv: list[str], host_config: dict, what: str, timeout: int = 600) -> None:
+        """A short-lived container of this cluster's (role copy) that runs argv
+        to the end on the engine host, then is removed; a failure says what."""
+        api = self.client.api
+        container_id = None
+        try:
+            container_id = api.create_container(
+                image,
+                entrypoint=argv[:1],
+                command=argv[1:],
+                host_config=host_config,
+                labels={LABEL_CLUSTER: self.cluster, LABEL_ROLE: "copy"},
+            )["Id"]
+            api.start(container_id)
+            result = api.wait(container_id, timeout=timeout)
+            if result.get("StatusCode") != 0:
+                output = api.logs(container_id).decode(errors="replace")
+                raise EngineError(f"cannot {what}: {_short(output)}")
+        except (APIError, requests.RequestException) as err:
+            raise EngineError(f"cannot {what}: {_short(str(err))}") from None
+        finally:
+            if container_id is not None:
+                with contextlib.suppress(NotFound, APIError, requests.RequestException):
+                    api.remove_container(container_id, force=True)
+
+    def images(self, **labels: str) -> list:
+        return self.client.images.list(filters=self._label_filter(**labels))
+
+    def remove_image(self, ref: str) -> None:
+        try:
+            self.client.api.remove_image(ref, force=True)
+        except NotFound:
+            pass
+        except APIError as err:
+            raise EngineError(f"cannot remove image {ref}: {_short(str(err))}") from None

@@ -1,0 +1,88 @@
+"""Waiting until the cluster is Ready: every node Ready and CoreDNS serving,
+counting after a (re)start only what was reported since."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import time
+
+from tasks.cluster import ADMIN_CONF, KUBEADM_DIR, Cluster
+from tasks.console import CONSOLE
+from tasks.errors import UserError
+
+READY_TIMEOUT = 300
+
+
+def _try_json(cluster: Cluster, *args: str) -> dict | None:
+    """kubectl ... -o json, or None while the API server does not answer (yet)."""
+    result = cluster.objects.exec(cluster.master, ["kubectl", f"--kubeconfig={ADMIN_CONF}", *args, "-o", "json"])
+    if result.exit_code != 0:
+        return None
+    try:
+        return json.loads(result.output)
+    except ValueError:
+        return None
+
+
+def _fresh(timestamp: str | None, since: float | None) -> bool:
+    """Was this API timestamp (RFC 3339, whole seconds) written at or after since?"""
+    if since is None:
+        return True
+    if not timestamp:
+        return False
+    moment = datetime.datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
+    return moment >= int(since)
+
+
+def _node_ready(node: dict, heartbeats: dict[str, float]) -> bool:
+    since = heartbeats.get(node["metadata"]["name"])
+    return any(
+        c["type"] == "Ready" and c["status"] == "True" and _fresh(c.get("lastHeartbeatTime"), since)
+        for c in node["status"]["conditions"]
+    )
+
+
+def _pod_ready(pod: dict, started: dict[str, float]) -> bool:
+    since = started.get(pod.get("spec", {}).get("nodeName", ""))
+    status = pod.get("status", {})
+    moments = [c.get("state", {}).get("running", {}).get("startedAt") for c in status.get("containerStatuses", [])]
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions", [])) and all(
+        _fresh(moment, since) for moment in moments or [None]
+    )
+
+
+def wait_ready(cluster: Cluster) -> None:
+    """Every node Ready and CoreDNS Ready. After the nodes were (re)started in
+    this run, only a status reported since counts: etcd still holds the old one."""
+    started, heartbeats = cluster.started, {**cluster.kubelet_restarted, **cluster.started}
+    deadline = time.monotonic() + READY_TIMEOUT
+    not_ready: list[str] = [spec.name for spec in cluster.nodes]
+    while time.monotonic() < deadline:
+        listed = _try_json(cluster, "get", "nodes")
+        if listed is not None:
+            ready = {n["metadata"]["name"] for n in listed["items"] if _node_ready(n, heartbeats)}
+            not_ready = [spec.name for spec in cluster.nodes if spec.name not in ready]
+            if not not_ready:
+                break
+        time.sleep(1)
+    else:
+        journal = cluster.objects.exec(
+            not_ready[0], ["journalctl", "-u", "kubelet", "-n", "15", "--no-pager"], deadline=30
+        )
+        for text in journal.output.splitlines():
+            CONSOLE.emit(f"    [{not_ready[0]}] {text}")
+        raise UserError(f"{', '.join(not_ready)} not Ready within {READY_TIMEOUT}s (kubelet's last lines above)")
+    # CoreDNS: its pods may not even exist yet right after the nodes turn Ready.
+    while True:
+        listed = _try_json(cluster, "-n", "kube-system", "get", "pods", "-l", "k8s-app=kube-dns")
+        pods = (listed or {}).get("items", [])
+        # One Ready replica answers the cluster's DNS; the other's readiness
+        # probe may not come round for another 10 s.
+        if any(_pod_ready(p, started) for p in pods):
+            break
+        if time.monotonic() > deadline:
+            states = ", ".join(f"{p['metadata']['name']} {p.get('status', {}).get('phase', '?')}" for p in pods)
+            raise UserError(f"CoreDNS not Ready within {READY_TIMEOUT}s ({states or 'no pods'})")
+        time.sleep(1)
+    cluster.objects.put_files(cluster.master, KUBEADM_DIR, {"ready": datetime.datetime.now().isoformat().encode()})

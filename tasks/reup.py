@@ -1,0 +1,67 @@
+"""reup: freshly built binaries and images put into the running nodes."""
+
+from __future__ import annotations
+
+import time
+
+from tasks import node_image, oci, parallel
+from tasks.cluster import Cluster, NodeSpec
+from tasks.console import log
+
+
+def import_command(archive: str) -> str:
+    """The shell command that imports an image archive on a node into kubelet's
+    containerd namespace; unpacked layers leave the content store (as at boot)."""
+    return f"ctr -n k8s.io images import --local --discard-unpacked-layers {archive} >/dev/null"
+
+
+# What `reup` puts into running nodes: binaries by path, images by role.
+SWAPPED_BINARIES = ("kubeadm", "kubelet", "kubectl")
+SWAP_DIR = "/var/lib/containerd/kubeadm-local-cluster-reup"  # on the volume, not the tmpfs
+
+
+def swap_binaries(cluster: Cluster) -> None:
+    """reup: the freshly built kubelet, kubeadm, kubectl and images into every
+    node where they differ, then what runs them restarted: kubelet, and on a
+    node whose images changed, its pods (kubelet makes them again from the new
+    images, the control plane's static pods included)."""
+    artifacts = cluster.artifacts
+    binaries = {name: oci.sha256_file(artifacts.binary(name)) for name in SWAPPED_BINARIES}
+    refs = artifacts.images()
+    images = {name: oci.read_image_id(artifacts.image(name)) for name in refs}
+    changes: dict[str, list[str]] = {}
+
+    def swap(spec: NodeSpec) -> None:
+        sums = cluster.run(spec.name, ["sha256sum", *(f"/usr/bin/{n}" for n in binaries)], "reading the binaries")
+        have = {line.split()[1].rsplit("/", 1)[-1]: line.split()[0] for line in sums.splitlines() if line.strip()}
+        new_binaries = [name for name, digest in binaries.items() if have.get(name) != digest]
+        ids = cluster.image_ids(spec.name)
+        wanted = [n for n in images if spec.role == "master" or n not in node_image.MASTER_ONLY_IMAGES]
+        new_images = [n for n in wanted if ids.get(refs[n]) != images[n]]
+        if not new_binaries and not new_images:
+            return
+        cluster.run(spec.name, ["mkdir", "-p", SWAP_DIR], "preparing")
+        cluster.objects.put_paths(
+            spec.name,
+            SWAP_DIR,
+            {n: artifacts.binary(n) for n in new_binaries} | {f"{n}.tar": artifacts.image(n) for n in new_images},
+            mode=0o755,
+        )
+        script = [f"mv -f {SWAP_DIR}/{n} /usr/bin/{n}" for n in new_binaries]
+        script += [import_command(f"{SWAP_DIR}/{n}.tar") for n in new_images]
+        script.append(f"rm -rf {SWAP_DIR}")
+        if "kubelet" in new_binaries or new_images:
+            script.insert(0, "systemctl stop kubelet")
+            if new_images:
+                script.append("crictl rmp --all --force >/dev/null")
+                cluster.started[spec.name] = time.time()
+            script.append("systemctl start kubelet")
+            cluster.kubelet_restarted[spec.name] = time.time()
+        cluster.run(spec.name, ["sh", "-ec", "\n".join(script)], "putting in the new binaries")
+        changes[spec.name] = new_binaries + [f"{n} image" for n in new_images]
+
+    parallel.each(swap, cluster.nodes)
+    if not changes:
+        log.info("the nodes already run these binaries and images")
+    for name in sorted(changes):
+        log.info("%s: new %s", name, ", ".join(changes[name]))

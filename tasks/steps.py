@@ -1,0 +1,223 @@
+"""The steps of `up` (node image, network, nodes, kubeadm, pod network,
+add-ons, Ready, snapshot, kubeconfig) and the commands that make or take
+apart clusters: up, reup, down, clean, clusters."""
+
+from __future__ import annotations
+
+from doit.tools import config_changed
+
+from tasks import artifacts as art
+from tasks import clusters, context, kubeadm, kubeconfig, node_image, nodes, readiness, reup, teardown
+from tasks.errors import UserError
+from tasks.naming import Names
+from tasks.taskkit import (
+    artifact_set,
+    cluster_step,
+    command,
+    complete,
+    needed_by_artifacts,
+    recipe,
+    run_cluster,
+    step,
+)
+
+
+@needed_by_artifacts
+def task_node_base(artifacts: art.ArtifactSet):
+    """the Debian base of the node image: systemd, containerd, runc, CNI plugins"""
+    settings = context.settings()
+    suite = node_image.base_suite(settings)
+    yield {
+        "basename": "node-base",
+        "actions": [(step(node_image.build_base), [settings])],
+        "file_dep": [str(p) for p in node_image.base_inputs()],
+        "targets": [str(node_image.base_path(suite))],
+        "uptodate": [
+            config_changed(
+                recipe(
+                    suite=suite,
+                    packages=node_image.base_packages(suite),
+                    mirror=settings.node.debian_mirror,
+                    node=node_image.RECIPE,
+                )
+            )
+        ],
+        "meta": {"title": f"node base (Debian {suite})"},
+    }
+
+
+@needed_by_artifacts
+def task_node_image(artifacts: art.ArtifactSet):
+    """the node image: the base plus this version's binaries and preloaded images"""
+    settings = context.settings()
+    yield {
+        "basename": "node-image",
+        "actions": [(step(node_image.build_archive), [settings, artifacts])],
+        "task_dep": ["artifacts"],
+        "file_dep": [
+            str(node_image.base_path(node_image.base_suite(settings))),
+            str(node_image.NODE_DIR / "containerd.toml"),
+            *(str(artifacts.binary(name)) for name in node_image.NODE_BINARIES),
+            *(str(artifacts.image(name)) for name in art.IMAGE_BINARIES),
+        ],
+        "targets": [str(node_image.archive_path(artifacts)), str(artifacts.root / "node-image.json")],
+        "uptodate": [config_changed(recipe(node=node_image.RECIPE))],
+        "meta": {"title": f"node image for Kubernetes {artifacts.version}"},
+    }
+    yield {
+        "basename": "node-image-load",
+        "doc": "the node image in the engine",
+        "actions": [(step(node_image.load), [settings, artifacts])],
+        "task_dep": ["node-image"],
+        "uptodate": [lambda: node_image.loaded(artifacts)],
+        "meta": {"title": "node image into the engine"},
+    }
+
+
+def _cluster_task(basename: str, title: str, function, after: str, always: bool = False) -> dict:
+    """A step of `up`; its doc is the creator's docstring. Skipped while the
+    cluster is complete, unless `always` (cheap steps whose answer can change)."""
+    return {
+        "basename": basename,
+        "actions": [cluster_step(function)],
+        "task_dep": [after],
+        "uptodate": [False] if always else [complete],
+        "meta": {"title": title},
+    }
+
+
+def task_network():
+    """the nodes' Docker network on dind.subnet"""
+    title = f"network {Names(context.settings().cluster.name).network}"
+    return _cluster_task("network", title, nodes.ensure_network, "node-image-load")
+
+
+def task_restore():
+    """the cluster from its snapshot, when one was made for these settings"""
+    return _cluster_task("restore", "snapshot lookup", nodes.restore_snapshot, "network")
+
+
+def task_nodes():
+    """the node containers, booted (made afresh when missing, changed or half-made)"""
+    count = context.settings().cluster.num_nodes
+    return _cluster_task("nodes", f"start {count + 1} node{'s' if count else ''}", nodes.create_nodes, "restore")
+
+
+def task_kubeadm_init():
+    """kubeadm init on kube-master"""
+    return _cluster_task("kubeadm-init", "kubeadm init", kubeadm.kubeadm_init, "nodes")
+
+
+def task_kubeadm_join():
+    """kubeadm join on the workers, in parallel"""
+    count = context.settings().cluster.num_nodes
+    title = f"kubeadm join ({count} worker{'s' if count != 1 else ''})"
+    return _cluster_task("kubeadm-join", title, kubeadm.kubeadm_join, "kubeadm-init")
+
+
+def task_pod_network():
+    """the bridge pod network: a bridge per node, routes between nodes"""
+    return _cluster_task("pod-network", "pod network (bridge)", kubeadm.pod_network, "kubeadm-join")
+
+
+def task_addons():
+    """cluster.addons: manifests (files, URLs) applied with kubectl"""
+    return _cluster_task("addons", "addons", kubeadm.apply_addons, "pod-network")
+
+
+def task_swap():
+    """reup: the new kubelet, kubeadm, kubectl and images into the nodes"""
+    if context.current().reup:  # `up` has no such step
+        yield _cluster_task("swap", "new binaries into the nodes", reup.swap_binaries, "addons", always=True)
+
+
+def task_ready():
+    """wait until every node is Ready and CoreDNS answers"""
+    # Always asked: a cluster whose nodes were just restarted is complete but
+    # not yet Ready, and asking a Ready one costs a second.
+    after = "swap" if context.current().reup else "addons"
+    return _cluster_task("ready", "nodes Ready, CoreDNS Ready", readiness.wait_ready, after, always=True)
+
+
+def _made_before() -> bool:
+    try:
+        return not run_cluster().made
+    except UserError:
+        return False
+
+
+def task_snapshot():
+    """the cluster as kubeadm made it, saved so the next `up` restores it"""
+    task = _cluster_task("snapshot", "snapshot", nodes.take_snapshot, "ready")
+    # Only a cluster made in this run: a snapshot is the state after setup,
+    # never a cluster with the user's workloads in it.
+    task["uptodate"] = [_made_before]
+    return task
+
+
+def task_kubeconfig():
+    """~/.kubeadm-local-cluster/admin.conf and kubectl"""
+    # Always written: cheap, and the published port changes when the engine restarts.
+    return _cluster_task("kubeconfig", "kubeconfig and kubectl", kubeconfig.write_kubeconfig, "snapshot", always=True)
+
+
+@step
+def report_up():
+    settings = context.settings()
+    version = artifact_set().version
+    count = settings.cluster.num_nodes + 1
+    names = Names(settings.cluster.name)
+    print(f"Cluster {settings.cluster.name} is up: {count} node{'s' if count > 1 else ''}, Kubernetes {version}.")
+    print(f"  export KUBECONFIG={names.shown(names.kubeconfig())}")
+    print(f"  alias kubectl={names.shown(names.kubectl())}")
+
+
+def task_preflight():
+    """the cluster's names and subnet are free or its own (asked before anything is built)"""
+    return {
+        "basename": "preflight",
+        "actions": [cluster_step(nodes.preflight)],
+        "uptodate": [False],
+        "meta": {"title": "names and subnet free"},
+    }
+
+
+def task_up():
+    return command("up", [report_up], task_dep=["preflight", "kubeconfig"], meta={"status": False})
+
+
+def task_reup():
+    """`up` after rebuilding what comes from source, with the new binaries put
+    into the (restored) cluster instead of a kubeadm run"""
+    return command("reup", [report_up], task_dep=["preflight", "kubeconfig"], meta={"status": False})
+
+
+@step
+def run_down():
+    removed = teardown.down(context.settings())
+    print(f"removed {', '.join(removed)}" if removed else "no nodes to remove")
+    print("the snapshot, if any, is kept: `clean` removes it")
+
+
+def task_down():
+    return command("down", [run_down], meta={"status": False})
+
+
+@step
+def run_clean():
+    removed = teardown.clean(context.settings(), everything=context.current().everything)
+    print(f"removed {', '.join(removed)}" if removed else "nothing to remove")
+
+
+def task_clean():
+    return command("clean", [run_clean], meta={"status": False})
+
+
+@step
+def run_clusters():
+    for line in clusters.render(clusters.listing()):
+        print(line)
+
+
+def task_clusters():
+    return command("clusters", [run_clusters], meta={"status": False})

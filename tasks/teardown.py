@@ -1,0 +1,100 @@
+"""Taking clusters apart: the logs of a failed `up`, `down` and `clean`.
+Everything is found by the cluster's label; nothing else is touched."""
+
+from __future__ import annotations
+
+import datetime
+import shutil
+from pathlib import Path
+
+from tasks.cluster import Cluster
+from tasks.engine import LABEL_CLUSTER, LABEL_ROLE, Engine
+from tasks.naming import DEFAULT_CLUSTER, Names
+from tasks.nodes import remove_nodes
+from tasks.objects import Objects
+from tasks.paths import logs_dir
+from tasks.settings import Settings
+
+JOURNAL_UNITS = ("kubelet", "containerd", "import-images", "cni-setup")
+
+
+def save_logs(cluster: Cluster) -> Path:
+    """Each node's journal (kubelet, containerd) and boot output, for a failed `up`."""
+    directory = logs_dir() / f"up-{datetime.datetime.now():%Y%m%d-%H%M%S}"
+    directory.mkdir(parents=True, exist_ok=True)
+    for container in cluster.objects.nodes():
+        parts = []
+        try:
+            parts.append(container.logs(tail=200).decode(errors="replace"))
+            if container.status == "running":
+                units = [arg for unit in JOURNAL_UNITS for arg in ("-u", unit)]
+                journal = cluster.objects.exec(
+                    container.name, ["journalctl", "--no-pager", "-n", "2000", *units], deadline=60
+                )
+                parts.append(journal.output)
+        except Exception as err:  # logs are best effort: the failure itself matters more
+            parts.append(f"(could not read logs: {err})")
+        (directory / f"{container.name}.log").write_text("\n".join(parts))
+    return directory
+
+
+def _forget_kubeconfig(cluster_name: str) -> None:
+    names = Names(cluster_name)
+    names.kubeconfig().unlink(missing_ok=True)
+    if cluster_name != DEFAULT_CLUSTER:
+        shutil.rmtree(names.state(), ignore_errors=True)
+
+
+def down(settings: Settings) -> list[str]:
+    objects = Objects(Engine.connect(), settings.cluster.name)
+    removed = remove_nodes(objects)
+    Names(settings.cluster.name).kubeconfig().unlink(missing_ok=True)
+    return removed
+
+
+def clean_cluster(objects: Objects) -> list[str]:
+    """One cluster: its containers, volumes, network and snapshot, found by its label."""
+    removed = [f"container {name}" for name in remove_nodes(objects)]
+    for container in objects.containers():
+        objects.remove_container(container.name)
+        removed.append(f"container {container.name}")
+    for volume in objects.volumes():
+        objects.remove_volume(volume.name)
+        removed.append(f"volume {volume.name}")
+    for network in objects.networks():
+        if objects.remove_network(network.name):
+            removed.append(f"network {network.name}")
+    for image in objects.images():
+        objects.remove_image(image.id)
+        removed.append(f"image {(image.tags or [image.short_id])[0]}")
+    _forget_kubeconfig(objects.cluster)
+    return removed
+
+
+def clean(settings: Settings, everything: bool = False) -> list[str]:
+    """This cluster; with `everything`, every cluster on the engine and the
+    images every cluster shares (node images, the probe)."""
+    engine = Engine.connect()
+    if not everything:
+        return clean_cluster(Objects(engine, settings.cluster.name))
+    removed = []
+    for name in cluster_names(engine):
+        removed += clean_cluster(Objects(engine, name))
+    for image in engine.client.images.list(filters={"label": LABEL_ROLE}):
+        if LABEL_CLUSTER not in (image.labels or {}):
+            Objects(engine, "").remove_image(image.id)
+            removed.append(f"image {(image.tags or [image.short_id])[0]}")
+    return removed
+
+
+def cluster_names(engine: Engine) -> list[str]:
+    """Every cluster that has an object on the engine, by label."""
+    client = engine.client
+    labelled = [
+        *client.containers.list(all=True, filters={"label": LABEL_CLUSTER}),
+        *client.volumes.list(filters={"label": LABEL_CLUSTER}),
+        *client.networks.list(filters={"label": LABEL_CLUSTER}),
+        *client.images.list(filters={"label": LABEL_CLUSTER}),
+    ]
+    names = {(getattr(obj, "labels", None) or obj.attrs.get("Labels") or {}).get(LABEL_CLUSTER) for obj in labelled}
+    return sorted(name for name in names if name)

@@ -1,0 +1,133 @@
+"""A second Docker engine that the suite starts, stops and restarts itself,
+never the host's: dockerd with its own data-root, exec-root, pidfile and
+bridge, in a network namespace of its own reached over a veth pair, as a
+remote engine would be (DOCKER_HOST=tcp://ADDRESS:2375).
+
+`nsenter --net` and not `ip netns exec`: the latter remounts /sys and hides
+the cgroup mounts dockerd needs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+NAMESPACE = "klc-it-engine"
+HOST_VETH, ENGINE_VETH = "klc-it-h", "klc-it-e"
+# The suite's own test hosts: a /30 for the veth pair and a bridge range of the
+# engine's own, both clear of what clusters pick (10.192.0.0/16 and up).
+HOST_ADDRESS, ENGINE_ADDRESS = "10.150.0.1", "10.150.0.2"
+BRIDGE = "10.151.0.1/24"
+
+
+def _run(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, capture_output=True, text=True, check=check)
+
+
+def can_start() -> str | None:
+    """Why a second engine cannot be started here, or None."""
+    if os.geteuid() != 0:
+        return "needs root"
+    for tool in ("dockerd", "ip", "nsenter"):
+        if not shutil.which(tool):
+            return f"needs {tool}"
+    return None
+
+
+class SecondEngine:
+    def __init__(self, root: Path):
+        self.root = root
+        self.host = f"tcp://{ENGINE_ADDRESS}:2375"
+        self.process: subprocess.Popen | None = None
+
+    def env(self) -> dict[str, str]:
+        return {"DOCKER_HOST": self.host}
+
+    def docker(self, *args: str, check: bool = False, timeout: int = 300) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["docker", "-H", self.host, *args], capture_output=True, text=True, check=check, timeout=timeout
+        )
+
+    # -- the namespace
+    def create_namespace(self) -> None:
+        self.remove_namespace()
+        _run("ip", "netns", "add", NAMESPACE)
+        _run("ip", "link", "add", HOST_VETH, "type", "veth", "peer", "name", ENGINE_VETH)
+        _run("ip", "link", "set", ENGINE_VETH, "netns", NAMESPACE)
+        _run("ip", "addr", "add", f"{HOST_ADDRESS}/30", "dev", HOST_VETH)
+        _run("ip", "link", "set", HOST_VETH, "up")
+        inside = ["nsenter", f"--net=/run/netns/{NAMESPACE}"]
+        _run(*inside, "ip", "addr", "add", f"{ENGINE_ADDRESS}/30", "dev", ENGINE_VETH)
+        _run(*inside, "ip", "link", "set", ENGINE_VETH, "up")
+        _run(*inside, "ip", "link", "set", "lo", "up")
+        _run(*inside, "ip", "route", "add", "default", "via", HOST_ADDRESS)
+
+    def remove_namespace(self) -> None:
+        _run("ip", "link", "del", HOST_VETH, check=False)
+        _run("ip", "netns", "del", NAMESPACE, check=False)
+
+    # -- the engine
+    def start(self) -> None:
+        for name in ("data", "exec"):
+            (self.root / name).mkdir(parents=True, exist_ok=True)
+        log = open(self.root / "dockerd.log", "ab")  # noqa: SIM115  (the engine writes it while it runs)
+        self.process = subprocess.Popen(
+            [
+                "nsenter",
+                f"--net=/run/netns/{NAMESPACE}",
+                "dockerd",
+                "--data-root",
+                str(self.root / "data"),
+                "--exec-root",
+                str(self.root / "exec"),
+                "--pidfile",
+                str(self.root / "dockerd.pid"),
+                "-H",
+                f"unix://{self.root / 'docker.sock'}",
+                "-H",
+                f"tcp://{ENGINE_ADDRESS}:2375",
+                "--bip",
+                BRIDGE,
+            ],
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while self.docker("info").returncode != 0:
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                tail = (self.root / "dockerd.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"the second dockerd did not start: {tail}")
+            time.sleep(0.5)
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        """Stop the engine as a host shutdown would (its containers stop with it)."""
+        if self.process is None:
+            return
+        self.process.send_signal(sig)
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=30)
+        self.process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def remove(self) -> None:
+        """Everything the engine held, then the engine and its namespace."""
+        if self.process is not None:
+            ids = self.docker("ps", "-aq").stdout.split()
+            if ids:
+                self.docker("rm", "-f", "-v", *ids)
+            self.docker("system", "prune", "-af", "--volumes")
+        self.stop()
+        self.remove_namespace()
+        # Leftover mounts of the engine's containers would keep the data-root busy.
+        _run("sh", "-c", f"grep -o ' {self.root}[^ ]*' /proc/mounts | sort -r | xargs -r umount -l", check=False)
+        shutil.rmtree(self.root, ignore_errors=True)

@@ -1,0 +1,138 @@
+"""The engine stops under a cluster: during `up`'s snapshot, and between two
+`up`s (a host restart). Run against a second engine the suite starts itself,
+never the host's dockerd."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tasks.naming import Names
+from tasks.paths import REPO_DIR
+from tests.integration.conftest import GO_CACHES, VERSION, local_cluster
+
+pytestmark = pytest.mark.integration
+
+NAME = "it-engine"
+MASTER = Names(NAME).master
+
+
+def up(home, engine):
+    return local_cluster(
+        home, "up", "--kubernetes-version", VERSION, "--num-nodes", "0", env=engine.env(), cluster=NAME
+    )
+
+
+def pods(engine) -> dict[str, str]:
+    """{pod name: uid} in kube-system, asked inside the master."""
+    result = engine.docker(
+        "exec", MASTER, "kubectl", "--kubeconfig=/etc/kubernetes/admin.conf", "-n", "kube-system", "get", "pods",
+        "-o", "json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return {p["metadata"]["name"]: p["metadata"]["uid"] for p in json.loads(result.stdout)["items"]}
+
+
+def test_engine_stopped_during_the_snapshot_is_one_line_and_up_repairs(shared_home, second_engine):
+    environ = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("K8S_DIND_")},
+        **GO_CACHES,
+        **second_engine.env(),
+        "HOME": str(shared_home),
+        "PYTHONPATH": str(REPO_DIR),
+        "K8S_DIND_CLUSTER_NAME": NAME,
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tasks", "up", "--kubernetes-version", VERSION, "--num-nodes", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environ,
+    )
+    seen = ""
+    for line in process.stdout:
+        seen += line
+        if line.startswith("• snapshot"):
+            second_engine.stop()
+            break
+    out, err = process.communicate(timeout=300)
+    seen += out
+    assert "• snapshot" in seen, seen[-3000:] + err[-2000:]
+    assert process.returncode == 1, seen[-3000:] + err[-2000:]
+    assert "Traceback" not in seen + err
+    failures = [line for line in seen.splitlines() if line.startswith("✗")]
+    assert len(failures) == 1 and "engine" in failures[0], seen[-3000:]
+
+    second_engine.start()
+    result = up(shared_home, second_engine)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert pods(second_engine)
+    states = second_engine.docker("ps", "-a", "--format", "{{.Names}} {{.State}}").stdout.split("\n")
+    assert f"{MASTER} running" in states
+
+
+def test_up_after_an_engine_restart_starts_the_stopped_nodes(shared_home, second_engine):
+    result = up(shared_home, second_engine)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    before = pods(second_engine)
+    second_engine.restart()
+    state = second_engine.docker("inspect", "--format", "{{.State.Status}}", MASTER).stdout.strip()
+    assert state == "exited"
+
+    result = up(shared_home, second_engine)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert f"starting the stopped nodes {MASTER}" in result.stdout
+    assert "✓ kubeadm init" not in result.stdout and "restoring the snapshot" not in result.stdout
+    assert pods(second_engine) == before  # the same pods, not new ones
+    host = subprocess.run(
+        ["docker", "ps", "-aq", "--filter", f"label=io.kubeadm-local-cluster.cluster={NAME}"],
+        capture_output=True,
+        text=True,
+    )
+    assert host.stdout.strip() == ""
+    assert local_cluster(shared_home, "clean", env=second_engine.env(), cluster=NAME).returncode == 0
+
+
+def _freezer_files(container_id: str) -> list[Path]:
+    root = Path("/sys/fs/cgroup")
+    found = [*root.glob(f"freezer/**/{container_id}/freezer.state"), *root.glob(f"**/*{container_id}*/cgroup.freeze")]
+    return found[:1]
+
+
+def test_a_frozen_exec_holding_a_container_is_thawed_by_resume(second_engine, monkeypatch):
+    """What the snapshot's pause can meet: a `docker exec` that starts as a node
+    is frozen freezes inside it, and the engine then holds the container's lock
+    (inspect and unpause hang). Objects.resume, which the snapshot and `up` use
+    after every pause, thaws it by itself."""
+    from tasks.engine import Engine
+    from tasks.objects import Objects
+
+    image = "kubeadm-local-cluster/node:" + VERSION
+    name = "it-engine-frozen"
+    second_engine.docker(
+        "run", "-d", "--name", name, "--label", f"io.kubeadm-local-cluster.cluster={NAME}", "--entrypoint", "sleep",
+        image, "600", check=True,
+    )  # fmt: skip
+    container_id = second_engine.docker("inspect", "--format", "{{.Id}}", name).stdout.strip()
+    freezer = _freezer_files(container_id)
+    if not freezer:
+        pytest.skip("no freezer cgroup file for the container on this host")
+    freezer[0].write_text("FROZEN" if freezer[0].name == "freezer.state" else "1")
+    racing = subprocess.Popen(["docker", "-H", second_engine.host, "exec", name, "true"])
+    try:
+        time.sleep(2)
+        with pytest.raises(subprocess.TimeoutExpired):  # the engine is wedged on it, as in the race
+            second_engine.docker("inspect", name, timeout=5)
+        monkeypatch.setenv("DOCKER_HOST", second_engine.host)
+        started = time.monotonic()
+        Objects(Engine.connect(), NAME).resume(name, image)
+        assert time.monotonic() - started < 120
+        assert racing.wait(timeout=60) == 0  # the frozen exec went on
+        assert second_engine.docker("inspect", "--format", "{{.State.Status}}", name).stdout.strip() == "running"
+    finally:
+        racing.kill()
+        second_engine.docker("rm", "-f", name)
