@@ -10,6 +10,7 @@ cached: run `local-cluster up` once first. Removes its cluster with `clean`.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import statistics
 import subprocess
@@ -18,15 +19,22 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from common import record
 
+from tasks.naming import Names
+
 REPO = Path(__file__).resolve().parent.parent
-NODES = ["kube-master", "kube-node-1", "kube-node-2"]
 STEP = re.compile(r"^✓ (.+) \((\d+\.\d+)s\)$", re.M)
 
 
+# A cluster of the benchmark's own: never the default one, never the user's.
+CLUSTER = "bench-restart"
+
+
 def tool(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tasks", *args], cwd=REPO, capture_output=True, text=True)
+    env = {**os.environ, "K8S_DIND_CLUSTER_NAME": CLUSTER}
+    return subprocess.run([sys.executable, "-m", "tasks", *args], cwd=REPO, capture_output=True, text=True, env=env)
 
 
 def timed_up(version: str, expect: str) -> tuple[float, dict[str, float]]:
@@ -46,9 +54,9 @@ def snapshot_disk() -> str:
     unique = volumes = 0.0
     for line in out.splitlines():
         fields = line.split()
-        if line.startswith("kubeadm-local-cluster/snapshot") and len(fields) >= 7:
+        if len(fields) >= 7 and fields[0] == "kubeadm-local-cluster/snapshot" and fields[1].startswith(f"{CLUSTER}-"):
             unique += _megabytes(fields[-2])
-        elif fields and fields[0].endswith("-containerd-snapshot"):
+        elif fields and fields[0].endswith(f"-{CLUSTER}-containerd-snapshot"):
             volumes += _megabytes(fields[-1])
     return f"{unique:.0f} MB of image layers of its own + {volumes:.0f} MB of containerd volumes"
 
@@ -75,7 +83,8 @@ def main() -> None:
         elapsed, steps = timed_up(version, "restoring the snapshot")
         from_snapshot.append(elapsed)
         snapshot_steps.append(steps.get("snapshot lookup", 0) + steps.get("nodes Ready, CoreDNS Ready", 0))
-        subprocess.run(["docker", "stop", *NODES], capture_output=True, check=True)
+        nodes = [Names(CLUSTER).master, Names(CLUSTER).worker(1), Names(CLUSTER).worker(2)]
+        subprocess.run(["docker", "stop", *nodes], capture_output=True, check=True)
         elapsed, steps = timed_up(version, "starting the stopped nodes")
         stopped.append(elapsed)
         stopped_steps.append(sum(steps.get(name, 0) for name in ("start 3 nodes", "nodes Ready, CoreDNS Ready")))

@@ -178,7 +178,7 @@ class Cluster:
                 CONSOLE.emit(f"--- last lines of {what} on {node}:")
                 for text in tail:
                     CONSOLE.emit(f"    {text}")
-            if result.exit_code in (124, 137):  # the deadline of Objects.exec passed
+            if result.exit_code == 124:  # timeout(1): the deadline of Objects.exec passed
                 raise UserError(f"{what} on {node} did not finish in time and was stopped")
             if result.exit_code < 0:
                 raise UserError(f"{what} on {node} ended, but the engine cannot tell how (no exit code)")

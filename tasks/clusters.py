@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+
+from docker.errors import DockerException
 
 from tasks.engine import LABEL, LABEL_CLUSTER, LABEL_ROLE, NODE_ROLES, Engine, engine_host
 from tasks.snapshot import DATA_ROLE, ROLE
@@ -45,7 +48,8 @@ def listing(engine: Engine | None = None) -> list[Listed]:
         entry(labels)
         info = snapshots.setdefault(labels[LABEL_CLUSTER], {"created": "", "bytes": 0})
         info["created"] = labels.get(f"{LABEL}.created", "").replace("T", " ")
-        info["bytes"] += int(image.get("Size") or 0)
+        # The snapshot's own layer: the image less the node image it was made from.
+        info["bytes"] += int(image.get("Size") or 0) - _node_image_size(client, labels)
     if snapshots:
         # Volume sizes cost the engine a walk of every volume: asked only when there are snapshots.
         for volume in client.api.df().get("Volumes") or []:
@@ -74,3 +78,11 @@ def render(clusters: list[Listed]) -> list[str]:
             f"  snapshot    {listed.snapshot}",
         ]
     return lines
+
+
+def _node_image_size(client, labels: dict) -> int:
+    try:
+        version = json.loads(labels.get(f"{LABEL}.state", "{}")).get("kubernetes version", "")
+        return int(client.api.inspect_image(f"kubeadm-local-cluster/node:{version}").get("Size") or 0)
+    except (ValueError, DockerException):
+        return 0

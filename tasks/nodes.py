@@ -31,8 +31,9 @@ def preflight(cluster: Cluster) -> None:
     for container in objects.containers():
         if container.labels.get(LABEL_ROLE) in HELPER_ROLES:
             objects.remove_container(container.name)
-    subnet = cluster.settings.dind.subnet
-    log.info("cluster %s: network %s on %s", cluster.settings.cluster.name, cluster.names.network, subnet)
+    if objects.network_subnet(cluster.names.network) is None:
+        subnet = cluster.settings.dind.subnet
+        log.info("cluster %s: network %s on %s", cluster.settings.cluster.name, cluster.names.network, subnet)
 
 
 def ensure_network(cluster: Cluster) -> None:

@@ -297,3 +297,37 @@ def test_up_interrupted_while_the_nodes_boot_stops_at_once_and_up_repairs(shared
     nodes = Kubectl(shared_home, NAME).json("get", "nodes")["items"]
     assert len(nodes) == 3
     assert local_cluster(shared_home, "clean", cluster=NAME).returncode == 0
+
+
+def test_a_node_killed_during_join_is_one_line_with_logs_and_up_repairs(shared_home):
+    environ = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("K8S_DIND_")},
+        **GO_CACHES,
+        "HOME": str(shared_home),
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+    }
+    argv = [sys.executable, "-m", "tasks", "up", "--kubernetes-version", VERSION, "--cluster-name", NAME]
+    process = subprocess.Popen(
+        [*argv, "--num-nodes", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environ
+    )
+    seen = ""
+    for line in process.stdout:
+        seen += line
+        if line.startswith("• kubeadm join"):
+            time.sleep(2)
+            docker("kill", NODE1, check=True)
+            break
+    out, err = process.communicate(timeout=600)
+    seen += out
+    assert process.returncode == 1, seen[-3000:] + err[-2000:]
+    assert "Traceback" not in seen + err
+    failures = [line for line in seen.splitlines() if line.startswith("✗")]
+    assert len(failures) == 1 and "kubeadm join" in failures[0], seen[-3000:]
+    assert "node logs: " in failures[0] and "the node containers were removed" in failures[0]
+    logs = Path(failures[0].split("node logs: ")[1].split(";")[0])
+    assert (logs / f"{MASTER}.log").stat().st_size > 0
+    assert docker("ps", "-a", "--filter", f"label={LABEL}", "-q").stdout.strip() == ""
+    result = up(shared_home, "--num-nodes", "1")
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert [n["metadata"]["name"] for n in Kubectl(shared_home, NAME).json("get", "nodes")["items"]] == [MASTER, NODE1]
+    assert local_cluster(shared_home, "clean", cluster=NAME).returncode == 0
