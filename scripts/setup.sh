@@ -75,6 +75,24 @@ docker_engine() {
     exit 1
 }
 
+# Every node runs a few inotify users (kubelet, containerd, systemd): the
+# kernel's default of 128 instances per user fits about six nodes, after which
+# kube-proxy and kubelet fail with "too many open files". kind's known-issues
+# page asks for these figures; as root the set-up raises them (never lowers).
+inotify_limits() {
+    [[ $(id -u) -eq 0 ]] || return 0
+    local name wanted current
+    for pair in max_user_instances=512 max_user_watches=524288; do
+        name=${pair%=*} wanted=${pair#*=}
+        current=$(cat "/proc/sys/fs/inotify/$name" 2>/dev/null || echo "$wanted")
+        if (( current < wanted )); then
+            log "raising fs.inotify.$name from $current to $wanted (several clusters at once)"
+            sysctl -q -w "fs.inotify.$name=$wanted" || echo "warning: cannot raise fs.inotify.$name" >&2
+        fi
+    done
+}
+
 python_env
 build_tools
+inotify_limits
 docker_engine

@@ -82,7 +82,7 @@ def render(clusters: list[Listed]) -> list[str]:
 
 def _node_image_size(client, labels: dict) -> int:
     try:
-        version = json.loads(labels.get(f"{LABEL}.state", "{}")).get("kubernetes version", "")
-        return int(client.api.inspect_image(f"kubeadm-local-cluster/node:{version}").get("Size") or 0)
+        node_image = json.loads(labels.get(f"{LABEL}.state", "{}")).get("node image") or ""
+        return int(client.api.inspect_image(node_image).get("Size") or 0) if node_image else 0
     except (ValueError, DockerException):
         return 0

@@ -225,7 +225,7 @@ def run(cluster, selection: Selection) -> Summary:
     objects = cluster.objects
     argv = ginkgo_argv(selection, settings.e2e.parallel)
     runner = cluster.names.e2e_runner
-    objects.create_job(runner, node_image.tag(artifacts), argv, cluster.names.network)
+    objects.create_job(runner, node_image.tag(settings, artifacts), argv, cluster.names.network)
     try:
         kubeconfig = objects.get_file(cluster.master, "/etc/kubernetes/admin.conf")
         objects.put_files(runner, "/", {"e2e/kubeconfig": kubeconfig, "e2e/report/.keep": b""}, mode=0o600)

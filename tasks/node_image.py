@@ -90,8 +90,8 @@ def archive_path(artifacts: ArtifactSet) -> Path:
     return artifacts.root / "node-image.tar"
 
 
-def tag(artifacts: ArtifactSet) -> str:
-    return f"kubeadm-local-cluster/node:{artifacts.version}"
+def tag(settings: Settings, artifacts: ArtifactSet) -> str:
+    return f"{settings.node.image_repository}:{artifacts.version}"
 
 
 def build_archive(settings: Settings, artifacts: ArtifactSet) -> None:
@@ -118,11 +118,12 @@ def build_archive(settings: Settings, artifacts: ArtifactSet) -> None:
     )
     image_id = oci.write_image(
         archive_path(artifacts),
-        [tag(artifacts)],
+        [tag(settings, artifacts)],
         [oci.Layer(tar=base_path(base_suite(settings))), oci.Layer(files=tuple(files)), oci.Layer(files=images)],
         config,
     )
-    (artifacts.root / "node-image.json").write_text(json.dumps({"id": image_id, "tag": tag(artifacts)}) + "\n")
+    described = {"id": image_id, "tag": tag(settings, artifacts)}
+    (artifacts.root / "node-image.json").write_text(json.dumps(described) + "\n")
 
 
 def _image_role(archive: Path) -> str:
@@ -136,11 +137,12 @@ def expected_id(artifacts: ArtifactSet) -> str | None:
         return None
 
 
-def loaded(artifacts: ArtifactSet) -> bool:
+def loaded(settings: Settings, artifacts: ArtifactSet) -> bool:
     """uptodate: does the engine hold exactly the image this archive makes?"""
     try:
         engine = Engine.connect(timeout=10)
-        return expected_id(artifacts) is not None and engine.image_id(tag(artifacts)) == expected_id(artifacts)
+        expected = expected_id(artifacts)
+        return expected is not None and engine.image_id(tag(settings, artifacts)) == expected
     except (UserError, DockerException, OSError):  # an uptodate check must not abort the run: redo the step
         return False
 

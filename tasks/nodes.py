@@ -4,6 +4,7 @@ restarting and booting the nodes, and the snapshot."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import requests
 from docker.errors import DockerException
@@ -11,7 +12,7 @@ from docker.errors import DockerException
 from tasks import node_image, parallel, snapshot
 from tasks.cluster import READY_MARKER, Cluster, NodeSpec, node_state
 from tasks.console import COMMAND, log
-from tasks.engine import LABEL_ROLE
+from tasks.engine import LABEL_CLUSTER, LABEL_ROLE, NODE_ROLES
 from tasks.errors import UserError
 from tasks.naming import Names
 from tasks.objects import Objects
@@ -31,9 +32,44 @@ def preflight(cluster: Cluster) -> None:
     for container in objects.containers():
         if container.labels.get(LABEL_ROLE) in HELPER_ROLES:
             objects.remove_container(container.name)
+    _warn_of_inotify(cluster)
     if objects.network_subnet(cluster.names.network) is None:
         subnet = cluster.settings.dind.subnet
         log.info("cluster %s: network %s on %s", cluster.settings.cluster.name, cluster.names.network, subnet)
+
+
+# Inotify instances a node uses (kubelet, containerd, systemd, ...), measured:
+# 135 for 7 nodes. The kernel's limit is per user, for the whole host.
+INOTIFY_PER_NODE = 20
+INOTIFY_LIMIT = Path("/proc/sys/fs/inotify/max_user_instances")
+
+
+def _warn_of_inotify(cluster: Cluster) -> None:
+    """Many nodes on one host outgrow the kernel's inotify limit, and then
+    kube-proxy and kubelet fail with "too many open files", long after `up`."""
+    if not cluster.engine.facts().is_local:
+        return  # the limit that matters is the engine host's
+    try:
+        limit = int(INOTIFY_LIMIT.read_text())
+    except (OSError, ValueError):
+        return
+    running = cluster.engine.client.api.containers(filters={"label": LABEL_ROLE, "status": "running"})
+    others = [
+        c
+        for c in running
+        if (c.get("Labels") or {}).get(LABEL_ROLE) in NODE_ROLES
+        and (c.get("Labels") or {}).get(LABEL_CLUSTER) != cluster.settings.cluster.name
+    ]
+    nodes = len({c["Id"] for c in others}) + len(cluster.nodes)
+    if nodes * INOTIFY_PER_NODE > limit:
+        log.warning(
+            "%d nodes on this host want about %d inotify instances but fs.inotify.max_user_instances is %d: "
+            "kube-proxy and kubelet may fail with 'too many open files'; raise it "
+            "(sysctl -w fs.inotify.max_user_instances=512)",
+            nodes,
+            nodes * INOTIFY_PER_NODE,
+            limit,
+        )
 
 
 def ensure_network(cluster: Cluster) -> None:
@@ -55,7 +91,7 @@ def create_nodes(cluster: Cluster) -> None:
             "it came up in our tests, but use v1.35 or older for a supported pair",
             cluster.artifacts.version,
         )
-    start_nodes(cluster, lambda spec: node_image.tag(cluster.artifacts))
+    start_nodes(cluster, lambda spec: node_image.tag(cluster.settings, cluster.artifacts))
     cluster.made = True
 
 
@@ -103,7 +139,7 @@ def restore_snapshot(cluster: Cluster) -> None:
         return
     log.info("restoring the snapshot taken %s", found.created.replace("T", " "))
     remove_nodes(cluster.objects)
-    snapshot.restore_volumes(cluster, node_image.tag(cluster.artifacts))
+    snapshot.restore_volumes(cluster, node_image.tag(cluster.settings, cluster.artifacts))
     start_nodes(cluster, lambda spec: cluster.names.snapshot_image(spec.name))
 
 
@@ -113,7 +149,7 @@ def take_snapshot(cluster: Cluster) -> None:
     state = node_state(cluster.settings, cluster.artifacts)
     hashes = {"config": cluster.config, "base": cluster.base}
     try:
-        snapshot.take(cluster, hashes, state, node_image.tag(cluster.artifacts))
+        snapshot.take(cluster, hashes, state, node_image.tag(cluster.settings, cluster.artifacts))
     except (UserError, DockerException, requests.RequestException) as err:
         log.warning("no snapshot was taken (%s): the next `up` after `down` runs kubeadm again", err)
 
@@ -126,7 +162,7 @@ def restart_stopped(cluster: Cluster) -> bool:
         # Left paused by a snapshot that never ended: thaw, then go on as usual.
         for name, container in containers.items():
             if container.status == "paused":
-                cluster.objects.resume(name, node_image.tag(cluster.artifacts))
+                cluster.objects.resume(name, node_image.tag(cluster.settings, cluster.artifacts), container.id)
         containers = cluster.matching_nodes() or {}
     stopped = sorted(name for name, c in containers.items() if c.status != "running")
     if not stopped:

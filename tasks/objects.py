@@ -10,6 +10,7 @@ import docker
 import requests
 from docker.errors import APIError, DockerException, NotFound
 
+from tasks.console import log
 from tasks.container_io import ContainerIO, ExecResult
 from tasks.engine import (
     _COMMON_SECURITY,
@@ -291,32 +292,33 @@ class Objects(ContainerIO):
             if attrs["State"].get("Paused"):
                 self.client.api.unpause(name)
 
-    def resume(self, name: str, helper_image: str) -> None:
-        """Unpause, and never leave the node paused nor the engine wedged.
+    def resume(self, name: str, helper_image: str, container_id: str = "") -> None:
+        """Unpause, and never leave the node frozen nor the engine wedged.
 
-        A `docker exec` that starts while a container is paused leaves its
+        A `docker exec` that starts just as a container is paused leaves its
         `runc init` frozen inside; the engine then holds that container's lock
-        and every call on it hangs, unpause included. So: unpause with a short
-        deadline; if the engine does not answer, thaw the container's freezer
-        cgroup from a helper container on the engine host (the frozen exec
-        goes on, the engine lets go of the lock), then unpause."""
+        and every call on it hangs, unpause included; and a container whose
+        freezer cgroup stays frozen refuses every exec. So: unpause with a
+        short deadline, then check that the container runs a command; if the
+        engine does not answer, or the command is refused, thaw the freezer
+        cgroup from a helper container on the engine host (a frozen exec goes
+        on, the engine lets go of the lock), and try again."""
         quick = docker.from_env(timeout=RESUME_TIMEOUT)  # the same engine as Engine.connect, a short deadline
-        try:
-            container_id = self.client.api.inspect_container(name)["Id"] if name else name
-        except NotFound:
-            return
-        except (APIError, DockerException, requests.RequestException):
-            container_id = name
         for attempt in range(3):
             try:
-                attrs = quick.api.inspect_container(container_id)
+                attrs = quick.api.inspect_container(container_id or name)
+                container_id = attrs["Id"]
                 if attrs["State"].get("Paused"):
                     quick.api.unpause(container_id)
+                if attrs["State"].get("Running"):
+                    exec_id = quick.api.exec_create(container_id, ["true"])["Id"]
+                    quick.api.exec_start(exec_id)
                 return
             except NotFound:
                 return
-            except (APIError, DockerException, requests.RequestException):
-                if attempt == 2:
+            except (APIError, DockerException, requests.RequestException) as err:
+                log.debug("%s does not answer after its pause (%s): thawing it", name, _short(str(err)))
+                if attempt == 2 or not container_id:
                     raise EngineError(
                         f"{name} stays paused and the engine does not answer for it: "
                         f"`docker unpause {name}`, or `docker rm -f {name}` and `local-cluster up` again"

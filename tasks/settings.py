@@ -97,6 +97,13 @@ def name(value):
     return value
 
 
+def repository(value):
+    value = text(value)
+    if not re.fullmatch(r"[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*", value):
+        raise ValueError(f"expected an image repository such as kubeadm-local-cluster/node, got {_show(value)}")
+    return value
+
+
 def choice(*options: str) -> Callable:
     def parse(value):
         value = text(value)
@@ -324,6 +331,12 @@ SCHEMA: tuple[Setting, ...] = (
         "Debian suite of the node image; auto suits the Kubernetes version.",
     ),
     Setting(
+        "node.imageRepository",
+        "node-image-repository",
+        repository,
+        "Repository of the node images in the engine, tagged with the Kubernetes version.",
+    ),
+    Setting(
         "e2e.reportDir",
         "report-dir",
         optional_path,
@@ -391,6 +404,7 @@ class Cluster:
 class Node:
     debian_mirror: str
     debian_suite: str
+    image_repository: str
 
 
 @dataclass(frozen=True)

@@ -105,6 +105,8 @@ def take(cluster, hashes: dict[str, str], state: dict, data_image: str) -> None:
     every node is never restored, so a half-copied volume is never used."""
     objects = cluster.objects
     names = [spec.name for spec in cluster.nodes]
+    # IDs now: a wedged engine may not even say them later (see Objects.resume).
+    ids = {container.name: container.id for container in objects.nodes()}
     remove(objects)
     created = datetime.datetime.now().isoformat(timespec="seconds")
     labels = objects.labels(**hashes, created=created, state=json.dumps(state, sort_keys=True))
@@ -130,9 +132,9 @@ def take(cluster, hashes: dict[str, str], state: dict, data_image: str) -> None:
         try:
             remove(objects)
         finally:
-            _resume(objects, names, data_image)
+            _resume(objects, ids, data_image)
         raise
-    _resume(objects, names, data_image)
+    _resume(objects, ids, data_image)
 
 
 def restore_volumes(cluster, data_image: str) -> None:
@@ -147,6 +149,6 @@ def restore_volumes(cluster, data_image: str) -> None:
     log.debug("restored the containerd volumes of %s", ", ".join(s.name for s in cluster.nodes))
 
 
-def _resume(objects, names: list[str], helper_image: str) -> None:
-    for name in names:
-        objects.resume(name, helper_image)
+def _resume(objects, ids: dict[str, str], helper_image: str) -> None:
+    for name, container_id in ids.items():
+        objects.resume(name, helper_image, container_id)

@@ -61,7 +61,7 @@ def task_node_image(artifacts: art.ArtifactSet):
             *(str(artifacts.image(name)) for name in art.IMAGE_BINARIES),
         ],
         "targets": [str(node_image.archive_path(artifacts)), str(artifacts.root / "node-image.json")],
-        "uptodate": [config_changed(recipe(node=node_image.RECIPE))],
+        "uptodate": [config_changed(recipe(node=node_image.RECIPE, tag=node_image.tag(settings, artifacts)))],
         "meta": {"title": f"node image for Kubernetes {artifacts.version}"},
     }
     yield {
@@ -69,7 +69,7 @@ def task_node_image(artifacts: art.ArtifactSet):
         "doc": "the node image in the engine",
         "actions": [(step(node_image.load), [settings, artifacts])],
         "task_dep": ["node-image"],
-        "uptodate": [lambda: node_image.loaded(artifacts)],
+        "uptodate": [lambda: node_image.loaded(settings, artifacts)],
         "meta": {"title": "node image into the engine"},
     }
 

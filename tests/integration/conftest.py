@@ -56,6 +56,9 @@ def shared_home(tmp_path_factory):
 
 # Never the default cluster: a test that names none gets this one.
 UNNAMED = "it-unnamed"
+# The suite's node images under a repository of its own: it never re-tags the
+# user's kubeadm-local-cluster/node:<version>, and removes its own at the end.
+NODE_REPOSITORY = "kubeadm-local-cluster-test/node"
 
 
 def local_cluster(home, *args, cluster=UNNAMED, env=None, timeout=3600):
@@ -64,6 +67,7 @@ def local_cluster(home, *args, cluster=UNNAMED, env=None, timeout=3600):
     environ = {**os.environ, **GO_CACHES, "HOME": str(home), "PYTHONPATH": str(REPO_DIR)}
     environ = {k: v for k, v in environ.items() if not k.startswith("K8S_DIND_")}
     environ["K8S_DIND_CLUSTER_NAME"] = cluster
+    environ["K8S_DIND_NODE_IMAGE_REPOSITORY"] = NODE_REPOSITORY
     environ.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "tasks", *args], capture_output=True, text=True, env=environ, timeout=timeout
@@ -111,7 +115,7 @@ def kubernetes_tree(tmp_path_factory):
 # The images every cluster shares (the node image of a version, the probe) are
 # caches the suite may load again, as any `up` would; everything else that
 # exists before the suite must be there after it, unchanged.
-SHARED_CACHE_ROLES = ("node", "probe")
+SHARED_CACHE_ROLES = ("probe",)  # the 129-byte probe image: the same for everyone
 
 
 def engine_objects() -> dict:
@@ -150,6 +154,9 @@ def users_engine_objects_untouched(request):
         yield
         return
     yield
+    subprocess.run(
+        f"docker images -q {NODE_REPOSITORY} | sort -u | xargs -r docker rmi -f", shell=True, capture_output=True
+    )
     after = engine_objects()
     changed = []
     for kind, objects in before.items():

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tasks.naming import Names
-from tests.integration.conftest import GO_CACHES, VERSION, Kubectl, local_cluster
+from tests.integration.conftest import GO_CACHES, NODE_REPOSITORY, VERSION, Kubectl, local_cluster
 
 pytestmark = pytest.mark.integration
 
@@ -167,7 +167,11 @@ def test_second_up_does_no_work(cluster, shared_home):
     result = up(shared_home)
     assert result.returncode == 0, result.stdout + result.stderr
     redone = [line for line in result.stdout.splitlines() if line.startswith("✓")]
-    assert [line.split(" (")[0] for line in redone] == ["✓ nodes Ready, CoreDNS Ready", "✓ kubeconfig and kubectl"]
+    assert [line.split(" (")[0] for line in redone] == [
+        "✓ names and subnet free",
+        "✓ nodes Ready, CoreDNS Ready",
+        "✓ kubeconfig and kubectl",
+    ]
 
 
 def test_up_starts_stopped_nodes_again_with_their_workloads(cluster, shared_home):
@@ -268,6 +272,7 @@ def test_up_interrupted_while_the_nodes_boot_stops_at_once_and_up_repairs(shared
         **GO_CACHES,
         "HOME": str(shared_home),
         "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+        "K8S_DIND_NODE_IMAGE_REPOSITORY": NODE_REPOSITORY,
     }
     environ = {k: v for k, v in environ.items() if not k.startswith("K8S_DIND_")}
     process = subprocess.Popen(
@@ -305,6 +310,7 @@ def test_a_node_killed_during_join_is_one_line_with_logs_and_up_repairs(shared_h
         **GO_CACHES,
         "HOME": str(shared_home),
         "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+        "K8S_DIND_NODE_IMAGE_REPOSITORY": NODE_REPOSITORY,
     }
     argv = [sys.executable, "-m", "tasks", "up", "--kubernetes-version", VERSION, "--cluster-name", NAME]
     process = subprocess.Popen(

@@ -11,7 +11,7 @@ import subprocess
 import pytest
 
 from tasks.naming import Names
-from tests.integration.conftest import VERSION, Kubectl, local_cluster
+from tests.integration.conftest import NODE_REPOSITORY, VERSION, Kubectl, local_cluster
 from tests.integration.test_cluster import docker
 
 pytestmark = pytest.mark.integration
@@ -95,7 +95,7 @@ def test_clean_of_one_leaves_the_other_and_its_snapshot(two_clusters):
 def test_a_users_container_on_a_node_name_is_named_and_left_alone(shared_home):
     cluster = "it-iso-c"
     clash = Names(cluster).master
-    image = docker("image", "ls", "-q", "kubeadm-local-cluster/node").stdout.split()[0]
+    image = docker("image", "ls", "-q", NODE_REPOSITORY).stdout.split()[0]
     docker("create", "--name", clash, image, check=True)
     try:
         before = container_id(clash)

@@ -106,6 +106,7 @@ def test_every_setting_has_an_env_var_and_a_flag(setting, tmp_path):
         "cluster.apiServerPort": "6443",
         "cluster.addons": "",
         "node.debianSuite": "forky",
+        "node.imageRepository": "example/node",
         "cluster.noDedicated": "true",
         "e2e.parallel": "8",
         "e2e.reportDir": str(tmp_path),
@@ -387,3 +388,9 @@ def test_subnet_overlapping_the_pod_or_service_range_is_refused(value, what, res
         f"dind.subnet '{value}' (env K8S_DIND_DIND_SUBNET) overlaps the cluster's {what} range {reserved}: "
         "choose another, or set it to auto to get a free one"
     )
+
+
+@pytest.mark.parametrize("value", ["Upper/node", "a//b", "-a", "a:tag", ""])
+def test_a_node_image_repository_must_be_a_repository(value):
+    message = error_of(environ={"K8S_DIND_NODE_IMAGE_REPOSITORY": value})
+    assert message.startswith("env K8S_DIND_NODE_IMAGE_REPOSITORY: node.imageRepository: expected an image repository")
