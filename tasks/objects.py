@@ -312,7 +312,9 @@ class Objects(ContainerIO):
                     quick.api.unpause(container_id)
                 if attrs["State"].get("Running"):
                     exec_id = quick.api.exec_create(container_id, ["true"])["Id"]
-                    quick.api.exec_start(exec_id)
+                    refused = quick.api.exec_start(exec_id).decode(errors="replace")
+                    if quick.api.exec_inspect(exec_id).get("ExitCode") != 0:  # "cannot exec in a paused container"
+                        raise APIError(f"a command is refused: {refused}")
                 return
             except NotFound:
                 return

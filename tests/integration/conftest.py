@@ -154,8 +154,12 @@ def users_engine_objects_untouched(request):
         yield
         return
     yield
+    # By tag, never by ID: the suite's node image may be byte for byte the
+    # user's (the same ID), and removing an ID would untag theirs too.
     subprocess.run(
-        f"docker images -q {NODE_REPOSITORY} | sort -u | xargs -r docker rmi -f", shell=True, capture_output=True
+        f"docker images --format '{{{{.Repository}}}}:{{{{.Tag}}}}' {NODE_REPOSITORY} | xargs -r docker rmi",
+        shell=True,
+        capture_output=True,
     )
     after = engine_objects()
     changed = []
