@@ -152,6 +152,7 @@ class Cluster:
         self.made = False  # made with kubeadm in this run: then it is snapshotted
         self.fresh = False  # made or restored in this run: a failure may remove it
         self.reup = reup
+        self._complete = False
 
     @property
     def master(self) -> str:
@@ -237,11 +238,17 @@ class Cluster:
         return containers
 
     def complete(self) -> bool:
-        """Every node runs, made for these settings, and the cluster was finished."""
+        """Every node runs, made for these settings, and the cluster was finished.
+
+        Asked before every step; once it is true nothing in the run undoes it,
+        so the answer is kept (a no-op `up` asks the nodes once)."""
+        if self._complete:
+            return True
         try:
             containers = self.matching_nodes()
             if containers is None or any(c.status != "running" for c in containers.values()):
                 return False
-            return self.has_file(self.master, READY_MARKER)
+            self._complete = self.has_file(self.master, READY_MARKER)
+            return self._complete
         except (UserError, DockerException, requests.RequestException):  # asked from uptodate: redo the step
             return False

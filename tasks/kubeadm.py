@@ -3,6 +3,7 @@ pod network and the add-ons."""
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 import time
@@ -55,12 +56,23 @@ def kubeadm_init(cluster: Cluster) -> None:
         ["kubeadm", "init", f"--config={KUBEADM_DIR}/kubeadm.yaml", "--skip-token-print", *verbosity],
         "kubeadm init",
     )
+    patch = (CONFIG_DIR / "coredns-readiness.yaml").read_bytes()
+    cluster.objects.put_files(master.name, KUBEADM_DIR, {"coredns-readiness.yaml": patch})
+    cluster.kubectl(
+        "-n", "kube-system", "patch", "deployment", "coredns", f"--patch-file={KUBEADM_DIR}/coredns-readiness.yaml"
+    )
 
 
 def kubeadm_join(cluster: Cluster) -> None:
     if not cluster.workers:
         return
     token = cluster.objects.get_file(cluster.master, f"{KUBEADM_DIR}/token").decode().strip()
+    ca = cluster.objects.get_file(cluster.master, "/etc/kubernetes/pki/ca.crt")
+    discovery = Template((CONFIG_DIR / "discovery.conf").read_text()).substitute(
+        cluster_name=cluster.settings.cluster.name,
+        master_name=cluster.master,
+        ca_data=base64.b64encode(ca).decode(),
+    )
     template = Template((CONFIG_DIR / "kubeadm-join.yaml").read_text())
     ignored = _ignored_preflight(cluster)
 
@@ -72,7 +84,8 @@ def kubeadm_join(cluster: Cluster) -> None:
             node_address=spec.address,
             ignore_preflight_errors=ignored,
         )
-        cluster.objects.put_files(spec.name, KUBEADM_DIR, {"kubeadm-join.yaml": text.encode()}, mode=0o600)
+        files = {"kubeadm-join.yaml": text.encode(), "discovery.conf": discovery.encode()}
+        cluster.objects.put_files(spec.name, KUBEADM_DIR, files, mode=0o600)
         cluster.run(spec.name, ["kubeadm", "join", f"--config={KUBEADM_DIR}/kubeadm-join.yaml"], "kubeadm join")
 
     parallel.each(join, cluster.workers)

@@ -5,6 +5,7 @@ that is not the cluster's is a clash: named, and never touched."""
 from __future__ import annotations
 
 import contextlib
+import json
 
 import docker
 import requests
@@ -23,6 +24,7 @@ from tasks.engine import (
     EngineError,
     _short,
 )
+from tasks.paths import cache_dir, replacing
 
 __all__ = ["ExecResult", "Objects"]
 # How long an unpause may take before the node is taken for wedged (see resume).
@@ -181,11 +183,25 @@ class Objects(ContainerIO):
 
     # -- inside a container
     def node_mode(self) -> str:
-        """privileged where the engine allows it, else explicit-capabilities."""
+        """privileged where the engine allows it, else explicit-capabilities.
+
+        Probing costs two short-lived containers (~0.6 s), so the answer is kept
+        per engine (its ID, version and kernel) in the state directory."""
+        info = self.client.info()
+        key = "/".join(str(info.get(k, "")) for k in ("ID", "ServerVersion", "KernelVersion"))
+        remembered = cache_dir() / "node-modes.json"
+        try:
+            modes = json.loads(remembered.read_text())
+        except (OSError, ValueError):
+            modes = {}
+        if modes.get(key) in NODE_MODES:
+            return modes[key]
         image = self.engine.ensure_probe_image()
         for mode, options in NODE_MODES.items():
             host_config = self.engine.host_config(unmask_paths=True, cgroupns="private", **options)
             if self.engine.try_container(image, host_config) is None:
+                with contextlib.suppress(OSError), replacing(remembered) as partial:
+                    partial.write_text(json.dumps({**modes, key: mode}))
                 return mode
         raise EngineError("the engine refuses privileged and near-privileged containers: run `local-cluster doctor`")
 

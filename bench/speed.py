@@ -1,0 +1,182 @@
+"""Where the seconds of `up` go, and the speed targets of issue #16, in one run:
+
+    python bench/speed.py [--kubernetes-version v1.34.4] [--repeat 3]
+
+Each figure is from the start of the command to every node Ready and a
+CoreDNS pod Ready (what `up` waits for), the median of --repeat runs:
+1+2 nodes and 1 node after `clean` (the node image stays loaded), `up` from
+the snapshot, `up` on stopped nodes (as after an engine restart), a no-op
+`up`, and the steady memory of 1+2 nodes. For the first run of each kind it
+prints a per-node timeline from the engine's and the nodes' own clocks.
+
+Uses your state directory (artifacts cached: run `local-cluster up` once
+first) and a cluster of its own (`bench-speed`), removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from common import record
+
+from tasks.naming import Names
+
+REPO = Path(__file__).resolve().parent.parent
+CLUSTER = "bench-speed"
+NAMES = Names(CLUSTER)
+STEP = re.compile(r"^✓ (.+) \((\d+\.\d+)s\)$", re.M)
+
+
+def tool(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "K8S_DIND_CLUSTER_NAME": CLUSTER}
+    return subprocess.run([sys.executable, "-m", "tasks", *args], cwd=REPO, capture_output=True, text=True, env=env)
+
+
+def nodes(workers: int) -> list[str]:
+    return [NAMES.master, *(NAMES.worker(i) for i in range(1, workers + 1))]
+
+
+def timed_up(version: str, workers: int, expect: str = "") -> tuple[float, float, str]:
+    """(wall-clock start, seconds, output) of one `up`."""
+    start = time.time()
+    result = tool("up", "--num-nodes", str(workers), "--kubernetes-version", version)
+    elapsed = time.time() - start
+    if result.returncode != 0 or expect not in result.stdout:
+        sys.exit(f"up did not do what was expected ({expect!r}):\n{result.stdout[-3000:]}\n{result.stderr[-2000:]}")
+    return start, elapsed, result.stdout
+
+
+def _moment(text: str) -> float | None:
+    """A systemd or RFC 3339 timestamp as seconds since the epoch."""
+    text = text.strip()
+    if not text or text == "n/a":
+        return None
+    if "T" in text:  # RFC 3339 from the engine or the API
+        text = re.sub(r"(\.\d{6})\d*", r"\1", text.replace("Z", "+00:00"))
+        return datetime.datetime.fromisoformat(text).timestamp()
+    # systemd: "Tue 2026-12-01 12:38:21 UTC" (with --timestamp=us: "...21.625750 UTC")
+    fields = text.split()
+    stamp = " ".join(fields[1:3])
+    fmt = "%Y-%m-%d %H:%M:%S.%f" if "." in fields[2] else "%Y-%m-%d %H:%M:%S"
+    moment = datetime.datetime.strptime(stamp, fmt).replace(tzinfo=datetime.UTC)
+    return moment.timestamp()
+
+
+def timeline(start: float, names: list[str]) -> list[str]:
+    """Per node: the container started, systemd done booting, images imported,
+    kubelet started, the node Ready; then CoreDNS Ready; seconds after start."""
+    rows = []
+
+    def show(moment: float | None) -> str:
+        return f"{moment - start:6.1f}" if moment else "     -"
+
+    api = subprocess.run(
+        ["docker", "exec", NAMES.master, "kubectl", "--kubeconfig=/etc/kubernetes/admin.conf", "get", "nodes,pods",
+         "-A", "-o", "json"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    items = json.loads(api.stdout)["items"] if api.returncode == 0 else []
+    ready = {}
+    for item in items:
+        for condition in item.get("status", {}).get("conditions", []):
+            if condition["type"] == "Ready" and condition["status"] == "True":
+                ready[item["metadata"]["name"]] = _moment(condition["lastTransitionTime"])
+    rows.append("    node                    started  booted  images  kubelet  Ready")
+    for name in names:
+        started = _moment(
+            subprocess.run(["docker", "inspect", "--format", "{{.State.StartedAt}}", name], capture_output=True,
+                           text=True).stdout
+        )  # fmt: skip
+        shown = subprocess.run(
+            ["docker", "exec", name, "sh", "-c",
+             "systemctl show --timestamp=us -p FinishTimestamp --value; "
+             "systemctl show --timestamp=us -p ActiveEnterTimestamp --value import-images kubelet"],
+            capture_output=True, text=True,
+        ).stdout.splitlines()  # fmt: skip
+        booted, images, kubelet = (_moment(line) for line in ([*shown, "", "", ""][:3]))
+        rows.append(
+            f"    {name:22}  {show(started)}  {show(booted)}  {show(images)}  {show(kubelet)}  {show(ready.get(name))}"
+        )
+    coredns = [moment for name, moment in ready.items() if name.startswith("coredns-")]
+    rows.append(f"    first CoreDNS pod Ready: {show(min(coredns) if coredns else None)} s")
+    return rows
+
+
+def steps(output: str) -> str:
+    return ", ".join(f"{name} {seconds}" for name, seconds in STEP.findall(output))
+
+
+def node_memory() -> float:
+    out = subprocess.run(
+        ["docker", "stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}}"], capture_output=True, text=True
+    ).stdout
+    total = 0.0
+    for line in out.splitlines():
+        name, amount = line.split()[0], line.split()[1]
+        if name.endswith(f"-{CLUSTER}"):
+            number = float(amount.rstrip("KMGiB"))
+            total += number * {"K": 1 / 1024, "M": 1, "G": 1024}[amount.rstrip("iB")[-1]]
+    return total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--kubernetes-version", default="v1.34.4")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    version, repeat = args.kubernetes_version, args.repeat
+    median = statistics.median
+    figures: dict[str, list[float]] = {}
+    shown: list[str] = []
+
+    def measure(what: str, workers: int, prepare, expect: str = "") -> None:
+        for run in range(repeat):
+            prepare()
+            start, elapsed, output = timed_up(version, workers, expect)
+            figures.setdefault(what, []).append(elapsed)
+            if run == 0:
+                shown.extend([f"{what}: {elapsed:.1f} s ({steps(output)})", *timeline(start, nodes(workers))])
+
+    tool("clean")
+    measure("1+2 after clean", 2, lambda: tool("clean"), "✓ kubeadm init")
+    measure("1 node after clean", 0, lambda: tool("clean"), "✓ kubeadm init")
+    tool("clean")
+    timed_up(version, 2, "✓ snapshot")
+    measure("up from the snapshot, 1+2", 2, lambda: tool("down"), "restoring the snapshot")
+    measure(
+        "stopped nodes started again, 1+2",
+        2,
+        lambda: subprocess.run(["docker", "stop", *nodes(2)], capture_output=True, check=True),
+        "starting the stopped nodes",
+    )
+    measure("no-op up, 1+2", 2, lambda: None)
+    time.sleep(60)
+    memory = node_memory()
+    tool("clean")
+
+    rows = [(f"{what} (median of {repeat})", f"{median(times):.1f} s") for what, times in figures.items()]
+    cold = median(figures["1+2 after clean"])
+    rows.append(("cold / from the snapshot", f"{cold / median(figures['up from the snapshot, 1+2']):.1f}x"))
+    rows.append(("steady memory 1+2, a minute after up", f"{memory:.0f} MiB"))
+    record(
+        "Speed (bench/speed.py)",
+        rows,
+        "From the start of the command to every node Ready and a CoreDNS pod Ready. Timelines of the "
+        "first run of each kind, seconds after the command started (engine and node clocks; the API's "
+        "Ready times are whole seconds):\n\n" + "\n".join(f"    {line}" for line in shown),
+    )
+
+
+if __name__ == "__main__":
+    main()
