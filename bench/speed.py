@@ -62,7 +62,7 @@ def _moment(text: str) -> float | None:
     text = text.strip()
     if not text or text == "n/a":
         return None
-    if "T" in text:  # RFC 3339 from the engine or the API
+    if re.match(r"\d{4}-", text):  # RFC 3339 from the engine or the API
         text = re.sub(r"(\.\d{6})\d*", r"\1", text.replace("Z", "+00:00"))
         return datetime.datetime.fromisoformat(text).timestamp()
     # systemd: "Tue 2026-12-01 12:38:21 UTC" (with --timestamp=us: "...21.625750 UTC")
@@ -91,8 +91,10 @@ def timeline(start: float, names: list[str]) -> list[str]:
     for item in items:
         for condition in item.get("status", {}).get("conditions", []):
             if condition["type"] == "Ready" and condition["status"] == "True":
-                ready[item["metadata"]["name"]] = _moment(condition["lastTransitionTime"])
-    rows.append("    node                    started  booted  images  kubelet  Ready")
+                # A node's status since the last (re)start: its heartbeat; a pod's: its transition.
+                moment = condition.get("lastHeartbeatTime") or condition["lastTransitionTime"]
+                ready[item["metadata"]["name"]] = _moment(moment)
+    rows.append("    node                    started  booted  images  kubelet  Ready (last reported)")
     for name in names:
         started = _moment(
             subprocess.run(["docker", "inspect", "--format", "{{.State.StartedAt}}", name], capture_output=True,
@@ -104,7 +106,8 @@ def timeline(start: float, names: list[str]) -> list[str]:
              "systemctl show --timestamp=us -p ActiveEnterTimestamp --value import-images kubelet"],
             capture_output=True, text=True,
         ).stdout.splitlines()  # fmt: skip
-        booted, images, kubelet = (_moment(line) for line in ([*shown, "", "", ""][:3]))
+        values = [line for line in shown if line.strip()]  # systemctl puts a blank line between units
+        booted, images, kubelet = (_moment(line) for line in [*values, "", "", ""][:3])
         rows.append(
             f"    {name:22}  {show(started)}  {show(booted)}  {show(images)}  {show(kubelet)}  {show(ready.get(name))}"
         )

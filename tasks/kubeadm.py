@@ -4,6 +4,7 @@ pod network and the add-ons."""
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import secrets
 import time
@@ -95,7 +96,8 @@ def pod_network(cluster: Cluster) -> None:
     """Bridge CNI: each node's pods on a bridge in its podCIDR, routes to the
     other nodes' podCIDRs through their addresses, masquerade when leaving."""
     cidrs = pod_cidrs(cluster)
-    for spec in cluster.nodes:
+
+    def set_up(spec: NodeSpec) -> None:
         routes = " ".join(f"{cidrs[o.name]}@{o.address}" for o in cluster.nodes if o.name != spec.name)
         env = (
             f"POD_CIDR={cidrs[spec.name]}\nCLUSTER_CIDR={POD_SUBNET}\nSERVICE_CIDR={SERVICE_SUBNET}\n"
@@ -104,18 +106,34 @@ def pod_network(cluster: Cluster) -> None:
         cluster.objects.put_files(spec.name, KUBEADM_DIR, {"cni.env": env.encode()})
         cluster.run(spec.name, ["systemctl", "restart", "cni-setup.service"], "setting up the pod network")
 
+    parallel.each(set_up, cluster.nodes)
+
+
+def pod_cidr(index: int) -> str:
+    """The node's podCIDR: the master 10.244.0.0/24, worker N 10.244.N.0/24."""
+    return str(list(ipaddress.ip_network(POD_SUBNET).subnets(new_prefix=24))[index])
+
 
 def pod_cidrs(cluster: Cluster) -> dict[str, str]:
+    """Each node's podCIDR, given by us as soon as the node is registered: the
+    controller manager's allocator is off (allocate-node-cidrs: false), so
+    nothing waits for it to start, and the ranges are the same every time."""
+    wanted = {spec.name: pod_cidr(index) for index, spec in enumerate(cluster.nodes)}
     deadline = time.monotonic() + 120
     while True:
         nodes = json.loads(cluster.kubectl("get", "nodes", "-o", "json"))["items"]
         cidrs = {n["metadata"]["name"]: n["spec"].get("podCIDR") for n in nodes}
-        if all(cidrs.get(spec.name) for spec in cluster.nodes):
-            return cidrs
+        for name, cidr in wanted.items():
+            if name in cidrs and not cidrs[name]:
+                patch = json.dumps({"spec": {"podCIDR": cidr, "podCIDRs": [cidr]}})
+                cluster.kubectl("patch", "node", name, "--type=merge", "-p", patch)
+                cidrs[name] = cidr
+        if all(cidrs.get(name) for name in wanted):
+            return {name: cidrs[name] for name in wanted}
         if time.monotonic() > deadline:
-            missing = [s.name for s in cluster.nodes if not cidrs.get(s.name)]
-            raise UserError(f"no pod network range was given to {', '.join(missing)} within 120s")
-        time.sleep(1)
+            missing = [name for name in wanted if name not in cidrs]
+            raise UserError(f"{', '.join(missing)} did not register with the API server within 120s")
+        time.sleep(0.5)
 
 
 def apply_addons(cluster: Cluster) -> None:

@@ -95,3 +95,9 @@ def test_no_free_subnet_says_what_to_do():
     taken = {f"n{i}": f"10.{i}.0.0/16" for i in range(192, 256)}
     with pytest.raises(UserError, match="no free /16"):
         cluster.pick_subnet(load_settings({}), FakeObjects(taken))
+
+
+def test_each_node_gets_its_own_pod_range_by_its_place():
+    from tasks.kubeadm import pod_cidr
+
+    assert [pod_cidr(i) for i in range(3)] == ["10.244.0.0/24", "10.244.1.0/24", "10.244.2.0/24"]
