@@ -268,13 +268,12 @@ def test_port_in_use(shared_home):
 
 def test_up_interrupted_while_the_nodes_boot_stops_at_once_and_up_repairs(shared_home):
     environ = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if not k.startswith("K8S_DIND_")},
         **GO_CACHES,
         "HOME": str(shared_home),
         "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
         "K8S_DIND_NODE_IMAGE_REPOSITORY": NODE_REPOSITORY,
     }
-    environ = {k: v for k, v in environ.items() if not k.startswith("K8S_DIND_")}
     process = subprocess.Popen(
         [sys.executable, "-m", "tasks", "up", "--kubernetes-version", VERSION, "--cluster-name", NAME],
         stdout=subprocess.PIPE,
