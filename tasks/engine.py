@@ -62,6 +62,8 @@ def engine_host() -> str:
 class Engine:
     def __init__(self, client: docker.DockerClient):
         self.client = client
+        self._info: dict | None = None
+        self._facts: EngineFacts | None = None
 
     @classmethod
     def connect(cls, timeout: int = 60) -> Engine:
@@ -77,11 +79,21 @@ class Engine:
             ) from None
         return cls(client)
 
+    def info(self) -> dict:
+        """The engine's `docker info`, asked once per connection (preflight, the
+        node mode, cgroup and locality checks all read it)."""
+        if self._info is None:
+            self._info = self.client.info()
+        return self._info
+
     def facts(self) -> EngineFacts:
-        info = self.client.info()
+        """What the checks need to know of the engine, asked once per connection."""
+        if self._facts is not None:
+            return self._facts
+        info = self.info()
         version = self.client.version()
         host = engine_host()
-        return EngineFacts(
+        self._facts = EngineFacts(
             version=version.get("Version", "?"),
             api_version=version.get("ApiVersion", "?"),
             host=host,
@@ -92,6 +104,7 @@ class Engine:
             root_dir=info.get("DockerRootDir", "?"),
             operating_system=info.get("OperatingSystem", "?"),
         )
+        return self._facts
 
     # -- images
     def has_image(self, ref: str) -> bool:

@@ -187,7 +187,7 @@ class Objects(ContainerIO):
 
         Probing costs two short-lived containers (~0.6 s), so the answer is kept
         per engine (its ID, version and kernel) in the state directory."""
-        info = self.client.info()
+        info = self.engine.info()
         key = "/".join(str(info.get(k, "")) for k in ("ID", "ServerVersion", "KernelVersion"))
         remembered = cache_dir() / "node-modes.json"
         try:
@@ -292,21 +292,12 @@ class Objects(ContainerIO):
         except APIError as err:
             raise EngineError(f"cannot remove volume {name}: {_short(str(err))}") from None
 
-    def has_volume(self, name: str) -> bool:
-        return self.owns(self._volume_labels(name))
-
     # -- snapshots
     def pause(self, name: str) -> None:
         try:
             self.client.api.pause(name)
         except APIError as err:
             raise EngineError(f"cannot pause {name}: {_short(str(err))}") from None
-
-    def unpause(self, name: str) -> None:
-        with contextlib.suppress(NotFound):
-            attrs = self.client.api.inspect_container(name)
-            if attrs["State"].get("Paused"):
-                self.client.api.unpause(name)
 
     def resume(self, name: str, helper_image: str, container_id: str = "") -> None:
         """Unpause, and never leave the node frozen nor the engine wedged.

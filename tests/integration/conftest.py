@@ -16,7 +16,7 @@ import pytest
 from tasks.paths import REPO_DIR
 from tests.conftest import GO_CACHES
 
-__all__ = ["GO_CACHES", "VERSION", "Kubectl", "kubernetes_tree", "local_cluster"]
+__all__ = ["GO_CACHES", "VERSION", "Kubectl", "kubernetes_tree", "local_cluster", "tool_environ"]
 
 VERSION = "v1.34.4"  # the release the cluster tests use
 
@@ -61,14 +61,21 @@ UNNAMED = "it-unnamed"
 NODE_REPOSITORY = "kubeadm-local-cluster-test/node"
 
 
-def local_cluster(home, *args, cluster=UNNAMED, env=None, timeout=3600):
-    """`local-cluster ARGS` for cluster CLUSTER (K8S_DIND_CLUSTER_NAME; a flag in
-    args wins), with the state directory in home."""
-    environ = {**os.environ, **GO_CACHES, "HOME": str(home), "PYTHONPATH": str(REPO_DIR)}
-    environ = {k: v for k, v in environ.items() if not k.startswith("K8S_DIND_")}
+def tool_environ(home, cluster=UNNAMED, env=None) -> dict[str, str]:
+    """The environment every run of the tool in the suite gets: the state
+    directory in home, cluster CLUSTER (a flag in the arguments wins), the
+    suite's node image repository, none of the caller's K8S_DIND_* settings."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("K8S_DIND_")}
+    environ.update(GO_CACHES, HOME=str(home), PYTHONPATH=str(REPO_DIR))
     environ["K8S_DIND_CLUSTER_NAME"] = cluster
     environ["K8S_DIND_NODE_IMAGE_REPOSITORY"] = NODE_REPOSITORY
     environ.update(env or {})
+    return environ
+
+
+def local_cluster(home, *args, cluster=UNNAMED, env=None, timeout=3600):
+    """`local-cluster ARGS`, run to the end, with tool_environ()."""
+    environ = tool_environ(home, cluster, env)
     return subprocess.run(
         [sys.executable, "-m", "tasks", *args], capture_output=True, text=True, env=environ, timeout=timeout
     )

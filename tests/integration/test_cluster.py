@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tasks.naming import Names
-from tests.integration.conftest import GO_CACHES, NODE_REPOSITORY, VERSION, Kubectl, local_cluster
+from tests.integration.conftest import VERSION, Kubectl, local_cluster, tool_environ
 
 pytestmark = pytest.mark.integration
 
@@ -267,13 +267,7 @@ def test_port_in_use(shared_home):
 
 
 def test_up_interrupted_while_the_nodes_boot_stops_at_once_and_up_repairs(shared_home):
-    environ = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("K8S_DIND_")},
-        **GO_CACHES,
-        "HOME": str(shared_home),
-        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
-        "K8S_DIND_NODE_IMAGE_REPOSITORY": NODE_REPOSITORY,
-    }
+    environ = tool_environ(shared_home, NAME)
     process = subprocess.Popen(
         [sys.executable, "-m", "tasks", "up", "--kubernetes-version", VERSION, "--cluster-name", NAME],
         stdout=subprocess.PIPE,
@@ -304,13 +298,7 @@ def test_up_interrupted_while_the_nodes_boot_stops_at_once_and_up_repairs(shared
 
 
 def test_a_node_killed_during_join_is_one_line_with_logs_and_up_repairs(shared_home):
-    environ = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("K8S_DIND_")},
-        **GO_CACHES,
-        "HOME": str(shared_home),
-        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
-        "K8S_DIND_NODE_IMAGE_REPOSITORY": NODE_REPOSITORY,
-    }
+    environ = tool_environ(shared_home, NAME)
     argv = [sys.executable, "-m", "tasks", "up", "--kubernetes-version", VERSION, "--cluster-name", NAME]
     process = subprocess.Popen(
         [*argv, "--num-nodes", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environ

@@ -3,7 +3,6 @@
 never the host's dockerd."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from tasks.naming import Names
-from tasks.paths import REPO_DIR
-from tests.integration.conftest import GO_CACHES, NODE_REPOSITORY, VERSION, local_cluster
+from tests.integration.conftest import NODE_REPOSITORY, VERSION, local_cluster, tool_environ
 
 pytestmark = pytest.mark.integration
 
@@ -37,15 +35,7 @@ def pods(engine) -> dict[str, str]:
 
 
 def test_engine_stopped_during_the_snapshot_is_one_line_and_up_repairs(shared_home, second_engine):
-    environ = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("K8S_DIND_")},
-        **GO_CACHES,
-        **second_engine.env(),
-        "HOME": str(shared_home),
-        "PYTHONPATH": str(REPO_DIR),
-        "K8S_DIND_CLUSTER_NAME": NAME,
-        "K8S_DIND_NODE_IMAGE_REPOSITORY": NODE_REPOSITORY,
-    }
+    environ = tool_environ(shared_home, NAME, second_engine.env())
     process = subprocess.Popen(
         [sys.executable, "-m", "tasks", "up", "--kubernetes-version", VERSION, "--num-nodes", "0"],
         stdout=subprocess.PIPE,
