@@ -1,4 +1,4 @@
-"""Regenerate the README's configuration reference from tasks/settings.py and config/defaults.yaml."""
+"""Regenerate the README's configuration reference from tasks/settings/ and config/defaults.yaml."""
 
 import re
 from pathlib import Path

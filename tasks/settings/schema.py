@@ -1,0 +1,174 @@
+"""Every setting, declared once: its key, flag, parser and help. Defaults live
+in config/defaults.yaml."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tasks.paths import CONFIG_DIR
+from tasks.settings.parsers import (
+    CNI_PLUGINS,
+    DEBIAN_SUITES,
+    addons,
+    boolean,
+    checksum,
+    choice,
+    directory,
+    ip_address,
+    ipv4_network,
+    name,
+    optional_path,
+    repository,
+    url,
+    version,
+    whole_number,
+)
+
+DEFAULTS_FILE = CONFIG_DIR / "defaults.yaml"
+CONF_ENV = "LOCAL_CLUSTER_CONF"
+ENV_PREFIX = "K8S_DIND_"
+# Options of one invocation, not of the cluster: accepted as flags and
+# environment variables like the settings, never part of the settings hash.
+INVOCATION_FLAGS = {
+    "no-wait": "fail at once when another run holds the lock, instead of waiting",
+    "retain": "keep the node containers of a failed `up` for inspection",
+    "all": "with `clean`: every cluster on the engine, and the node images too",
+}
+# The pods' and Services' address ranges (kubeadm's networking): the nodes'
+# subnet must stay clear of both.
+# ---------------------------------------------------------------- schema
+
+
+@dataclass(frozen=True)
+class Setting:
+    key: str  # dotted key in the YAML files, e.g. cluster.numNodes
+    flag: str  # command-line flag without the dashes, e.g. num-nodes
+    parse: Callable
+    help: str
+    inverse: str = ""  # for booleans: the flag that turns it off
+
+    @property
+    def is_bool(self) -> bool:
+        return self.parse is boolean
+
+    @property
+    def env(self) -> str:
+        return flag_env(self.flag)
+
+    @property
+    def section(self) -> str:
+        return self.key.rpartition(".")[0]
+
+    @property
+    def attr(self) -> str:
+        return re.sub(r"(?<!^)(?=[A-Z])", "_", self.key.rpartition(".")[2]).lower()
+
+
+def flag_env(flag: str) -> str:
+    return ENV_PREFIX + flag.upper().replace("-", "_")
+
+
+def _binary_url(binary: str, what: str) -> list[Setting]:
+    return [
+        Setting(f"source.{binary}Url", f"{binary}-url", url, f"Download {what} from this URL."),
+        Setting(
+            f"source.{binary}Sha1",
+            f"{binary}-sha1",
+            checksum,
+            f"sha1, sha256 or sha512 of the {binary}Url download (told apart by length).",
+        ),
+    ]
+
+
+BUILD_SETTINGS = ("source.buildKubeadm", "source.buildHyperkube", "source.buildKubelet", "source.buildKubectl")
+
+SCHEMA: tuple[Setting, ...] = (
+    Setting(
+        "dind.subnet",
+        "dind-subnet",
+        ipv4_network,
+        "IPv4 network of the node containers; auto: a free /16 from 10.192.0.0/16 up, kept while the network is.",
+    ),
+    Setting("verbose", "v", whole_number(0), "0 quiet, 1 steps, 2 commands and their output, 3+ debug."),
+    Setting("source.kubernetesVersion", "kubernetes-version", version, '"stable" (newest stable release) or vX.Y.Z.'),
+    Setting("source.buildKubeadm", "build-kubeadm", boolean, "Build kubeadm in k8sDir.", "no-build-kubeadm"),
+    Setting(
+        "source.buildHyperkube",
+        "build-hyperkube",
+        boolean,
+        "Build kubelet and the control-plane components in k8sDir.",
+        "no-build-hyperkube",
+    ),
+    Setting(
+        "source.buildKubelet",
+        "build-kubelet",
+        boolean,
+        "Build kubelet alone in k8sDir (buildHyperkube builds it with the control plane).",
+        "no-build-kubelet",
+    ),
+    Setting("source.buildKubectl", "build-kubectl", boolean, "Build kubectl in k8sDir.", "no-build-kubectl"),
+    Setting("source.k8sDir", "k8s-dir", directory, "Kubernetes source tree for the build settings."),
+    Setting(
+        "source.releaseSite",
+        "release-site",
+        url,
+        "Download the release's binaries and images from this site (such as https://dl.k8s.io/release) "
+        "instead of building them from Go modules; etcd, CoreDNS and pause then come from the engine "
+        "(pre-loaded or pulled).",
+    ),
+    *_binary_url("kubeadm", "kubeadm"),
+    *_binary_url("hyperkube", "kubelet and the control-plane binaries (a hyperkube)"),
+    *_binary_url("kubectl", "kubectl"),
+    Setting(
+        "cluster.name",
+        "cluster-name",
+        name,
+        "Cluster name: labels every Docker object; other names than the default add -<name> to each container.",
+    ),
+    Setting("cluster.numNodes", "num-nodes", whole_number(0), "Worker nodes; 0 makes one untainted master."),
+    Setting("cluster.cniPlugin", "cni-plugin", choice(*CNI_PLUGINS), "Pod network: " + ", ".join(CNI_PLUGINS) + "."),
+    Setting("cluster.noDedicated", "no-dedicated", boolean, "Let ordinary pods run on kube-master too.", "dedicated"),
+    Setting(
+        "cluster.apiServerAddress", "api-server-address", ip_address, "Host address the API server is published on."
+    ),
+    Setting(
+        "cluster.apiServerPort",
+        "api-server-port",
+        whole_number(0, 65535),
+        "Host port of the API server; 0 picks a free one.",
+    ),
+    Setting("cluster.addons", "addons", addons, "Comma-separated add-on names (dashboard), manifest URLs or files."),
+    Setting(
+        "node.debianMirror",
+        "debian-mirror",
+        url,
+        "Debian mirror for node images; empty: the host's own Debian mirror, else mmdebstrap's default.",
+    ),
+    Setting(
+        "node.debianSuite",
+        "debian-suite",
+        choice(*DEBIAN_SUITES),
+        "Debian suite of the node image; auto suits the Kubernetes version.",
+    ),
+    Setting(
+        "node.imageRepository",
+        "node-image-repository",
+        repository,
+        "Repository of the node images in the engine, tagged with the Kubernetes version.",
+    ),
+    Setting(
+        "e2e.reportDir",
+        "report-dir",
+        optional_path,
+        "Where e2e and e2e-serial write JUnit XML and their log; empty: a new directory under "
+        "~/.kubeadm-local-cluster/e2e/ per run.",
+    ),
+    Setting("e2e.parallel", "e2e-parallel", whole_number(1, 64), "Ginkgo processes for `e2e` (e2e-serial uses one)."),
+)
+BY_KEY = {s.key: s for s in SCHEMA}
+BY_FLAG = {s.flag: s for s in SCHEMA}
+BY_INVERSE = {s.inverse: s for s in SCHEMA if s.inverse}
+BY_ENV = {s.env: s for s in SCHEMA}
+SECTIONS = tuple(dict.fromkeys(s.section for s in SCHEMA if s.section))
