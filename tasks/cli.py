@@ -72,7 +72,7 @@ class _LocalClusterLoader:
         flags, invocation, rest = parse_flags(pos_args) if runs_tasks else ({}, {}, pos_args)
         settings = load_settings(flags)
         invocation = {**invocation_from_env(os.environ), **invocation}
-        CONSOLE.configure(settings.verbose)
+        CONSOLE.configure(settings.verbose, output=settings.output)
         context.set_run(
             context.Run(
                 settings,

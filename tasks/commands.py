@@ -12,7 +12,7 @@ import shlex
 import subprocess
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from plumbum import local
@@ -40,9 +40,18 @@ def capture(
 
 
 def run_logged(
-    argv: Sequence[str], log_file: Path, what: str, env: Mapping[str, str] | None = None, cwd: Path | None = None
+    argv: Sequence[str],
+    log_file: Path,
+    what: str,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    on_line: Callable[[str], bool] | None = None,
 ) -> float:
-    """Run a long command with its output in log_file; return the seconds it took."""
+    """Run a long command with its output in log_file; return the seconds it took.
+
+    on_line sees every line; one it returns True for tells how far the command
+    is (`go build -v`'s package names): logged, but kept out of the failure
+    tail, where it would crowd out the error."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     environ = {**os.environ, **(env or {})}
     tail: deque[str] = deque(maxlen=TAIL_LINES)
@@ -63,9 +72,11 @@ def run_logged(
             try:
                 for line in process.stdout:
                     out.write(line)
-                    tail.append(line.rstrip("\n"))
+                    text = line.rstrip("\n")
+                    if not (on_line and on_line(text)):
+                        tail.append(text)
                     if CONSOLE.verbosity >= 2:
-                        CONSOLE.emit("    " + line.rstrip("\n"))
+                        CONSOLE.emit("    " + text)
                 code = process.wait()
             except BaseException:
                 # Ctrl-C: stop the command too, so nothing half-made keeps running.

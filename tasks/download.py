@@ -14,7 +14,7 @@ from pathlib import Path
 
 import requests
 
-from tasks.console import CONSOLE, log
+from tasks.console import CONSOLE, byte_progress, log
 from tasks.errors import UserError
 from tasks.settings import DIGEST_LENGTHS
 
@@ -90,4 +90,4 @@ def _download(session: requests.Session, url: str, part: Path) -> None:
                 out.write(chunk)
                 received += len(chunk)
                 if total:
-                    CONSOLE.progress(f"{received * 100 // total}% of {total / 1e6:.0f} MB")
+                    CONSOLE.progress(byte_progress(received, total))

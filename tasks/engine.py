@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,10 +115,12 @@ class Engine:
         except ImageNotFound:
             return False
 
-    def load_image(self, archive) -> None:
+    def load_image(self, archive, progress: Callable[[int, int], None] | None = None) -> None:
         """A `docker save` archive into the engine; the engine's answer is read to
-        the end, since it reports a failed load there, not in its status code."""
-        with open(archive, "rb") as data:
+        the end, since it reports a failed load there, not in its status code.
+        progress(sent, total) hears of the bytes sent, a megabyte at a time."""
+        with open(archive, "rb") as file:
+            data = Counted(file, os.fstat(file.fileno()).st_size, progress) if progress else file
             try:
                 for message in self.client.api.load_image(data) or ():
                     error = message.get("error") or (message.get("errorDetail") or {}).get("message")
@@ -186,6 +189,31 @@ class Engine:
             if container_id is not None:
                 with contextlib.suppress(NotFound, APIError):
                     api.remove_container(container_id, force=True)
+
+
+class Counted:
+    """A file as an HTTP body that counts what is read of it. Its length keeps
+    the request's Content-Length (requests would send it chunked otherwise)."""
+
+    STEP = 1 << 20
+
+    def __init__(self, file, total: int, progress: Callable[[int, int], None]):
+        self.file = file
+        self.total = total
+        self.sent = 0
+        self._said = -self.STEP
+        self._progress = progress
+
+    def __len__(self) -> int:
+        return self.total
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self.file.read(size)
+        self.sent += len(chunk)
+        if self.sent - self._said >= self.STEP or (self.sent == self.total and self._said != self.sent):
+            self._said = self.sent
+            self._progress(self.sent, self.total)
+        return chunk
 
 
 def _short(message: str) -> str:

@@ -10,7 +10,10 @@ import shutil
 from pathlib import Path
 from string import Template
 
+from plumbum.commands.processes import ProcessTimedOut
+
 from tasks.commands import capture, run_logged
+from tasks.console import CONSOLE
 from tasks.errors import UserError
 from tasks.oci import ARCHITECTURES
 from tasks.paths import CONFIG_DIR, IMAGES_DIR, replacing
@@ -26,6 +29,9 @@ KUBERNETES_COMMANDS = (
     "kube-proxy",
 )
 STAGING_RE = re.compile(r"^\s*(k8s\.io/[A-Za-z0-9._-]+)\s+=>\s+\./staging/src/", re.M)
+# What `go build -v` prints for a package it compiles: its import path alone
+# (go's own messages and compiler errors have spaces or colons).
+PACKAGE_LINE = re.compile(r"[\w.~+-]+(?:/[\w.~+-]+)*")
 
 
 def go_env(module_dir: Path | None = None) -> dict[str, str]:
@@ -106,12 +112,44 @@ def build(
     ldflags: str = "-s -w",
     tags: tuple[str, ...] = (),
 ) -> float:
-    """go build one main package into output, atomically (no half binary on failure)."""
+    """go build one main package into output, atomically (no half binary on
+    failure), counting the packages it compiles on the step's line."""
+    tag_flags = ["-tags", ",".join(tags)] if tags else []
+    count = PackageCount(package_total(module_dir, package, tag_flags))
     with replacing(output) as partial:
-        argv = ["go", "build", "-trimpath", "-ldflags", ldflags, "-o", str(partial)]
-        if tags:
-            argv += ["-tags", ",".join(tags)]
-        return run_logged([*argv, package], log_file, f"building {what}", env=go_env(), cwd=module_dir)
+        argv = ["go", "build", "-v", "-trimpath", "-ldflags", ldflags, "-o", str(partial), *tag_flags, package]
+        return run_logged(argv, log_file, f"building {what}", env=go_env(), cwd=module_dir, on_line=count)
+
+
+def package_total(module_dir: Path, package: str, tag_flags: list[str]) -> int | None:
+    """How many packages a build of package needs, compiled or cached: None
+    when go cannot say (the build then says why). With a warm module cache
+    `go list -deps` takes 0.3 s for kubeadm, 0.8 s for kube-apiserver."""
+    try:
+        listed = capture(["go", "list", "-deps", *tag_flags, package], env=go_env(), cwd=module_dir, timeout=60)
+    except (UserError, ProcessTimedOut):
+        return None
+    return len(listed.split()) or None
+
+
+class PackageCount:
+    """`go build -v` names each package as it compiles it, leaving out those
+    the build cache holds: so "compiled 120 packages (of 1040)", not a share done."""
+
+    def __init__(self, total: int | None):
+        self.total = total
+        self.compiled = 0
+
+    def __call__(self, line: str) -> bool:
+        if not PACKAGE_LINE.fullmatch(line):
+            return False
+        self.compiled += 1
+        CONSOLE.progress(self.text())
+        return True
+
+    def text(self) -> str:
+        counted = f"compiled {self.compiled} package{'' if self.compiled == 1 else 's'}"
+        return counted + (f" (of {self.total})" if self.total else "")
 
 
 def kubernetes_ldflags(version: str, build_date: str) -> str:

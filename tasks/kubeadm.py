@@ -89,7 +89,7 @@ def kubeadm_join(cluster: Cluster) -> None:
         cluster.objects.put_files(spec.name, KUBEADM_DIR, files, mode=0o600)
         cluster.run(spec.name, ["kubeadm", "join", f"--config={KUBEADM_DIR}/kubeadm-join.yaml"], "kubeadm join")
 
-    parallel.each(join, cluster.workers)
+    parallel.each(join, cluster.workers, doing="joining")
 
 
 def pod_network(cluster: Cluster) -> None:

@@ -16,6 +16,7 @@ from docker.errors import DockerException
 
 from tasks import debian, oci
 from tasks.artifacts import ArtifactSet
+from tasks.console import CONSOLE, byte_progress
 from tasks.engine import Engine
 from tasks.errors import UserError
 from tasks.paths import IMAGES_DIR, cache_dir
@@ -148,4 +149,12 @@ def loaded(settings: Settings, artifacts: ArtifactSet) -> bool:
 
 
 def load(settings: Settings, artifacts: ArtifactSet) -> None:
-    Engine.connect().load_image(archive_path(artifacts))
+    Engine.connect().load_image(archive_path(artifacts), load_progress)
+
+
+def load_progress(sent: int, total: int) -> None:
+    # The engine unpacks the layers once it has the whole archive: that takes a while more.
+    if sent < total:
+        CONSOLE.progress(byte_progress(sent, total))
+    else:
+        CONSOLE.progress(f"{total / 1e6:.0f} MB sent, the engine is loading it")

@@ -112,7 +112,7 @@ def start_nodes(cluster: Cluster, image_of) -> None:
         )
         wait_for_boot(cluster, spec.name)
 
-    parallel.each(start, cluster.nodes)
+    parallel.each(start, cluster.nodes, doing="starting")
 
 
 def restore_snapshot(cluster: Cluster) -> None:
@@ -171,7 +171,7 @@ def restart_stopped(cluster: Cluster) -> bool:
     for name in stopped:
         cluster.started[name] = time.time()
         cluster.objects.start_container(name)
-    parallel.each(lambda spec: wait_for_boot(cluster, spec.name), cluster.nodes)
+    parallel.each(lambda spec: wait_for_boot(cluster, spec.name), cluster.nodes, doing="booting")
     if cluster.has_file(cluster.master, READY_MARKER):
         return True
     log.info("the stopped cluster was never finished: making it afresh")

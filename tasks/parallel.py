@@ -9,26 +9,32 @@ thread waits for them interruptibly, and an interrupted run leaves them behind
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterable
 from typing import TypeVar
+
+from tasks.console import Tally
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 
-def each(function: Callable[[T], R], items: Iterable[T]) -> list[R]:
+def each(function: Callable[[T], R], items: Iterable[T], doing: str = "") -> list[R]:
     """function(item) for every item in its own thread; the results in order.
 
     The first exception (in the order of items) is raised once all have
-    ended; KeyboardInterrupt is raised at once."""
+    ended; KeyboardInterrupt is raised at once. doing ("booting", ...) shows
+    on the step's line which items are under way and how many are done."""
     items = list(items)
     results: list = [None] * len(items)
     errors: list[BaseException | None] = [None] * len(items)
+    tally = Tally(doing, [_name(item) for item in items]) if doing else None
 
     def run(index: int, item: T) -> None:
         try:
-            results[index] = function(item)
+            with tally.each(_name(item)) if tally else contextlib.nullcontext():
+                results[index] = function(item)
         except BaseException as err:
             errors[index] = err
 
@@ -42,3 +48,8 @@ def each(function: Callable[[T], R], items: Iterable[T]) -> list[R]:
         if error is not None:
             raise error
     return results
+
+
+def _name(item) -> str:
+    # Nodes come as NodeSpecs or as their names.
+    return getattr(item, "name", None) or str(item)

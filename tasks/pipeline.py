@@ -13,7 +13,7 @@ from doit.tools import config_changed
 
 from tasks import artifacts as art
 from tasks import context, doctor, e2e, e2e_artifacts, node_image
-from tasks.console import CONSOLE, marks
+from tasks.console import CONSOLE
 from tasks.errors import UserError
 from tasks.gobuild import KUBERNETES_COMMANDS
 from tasks.paths import IMAGES_DIR
@@ -45,10 +45,10 @@ def run_conformance(serial: bool):
                 f"no {selection.describe()}: nothing ran (see {summary.report_dir}); "
                 "`e2e.test --list-conformance-tests` lists their names"
             )
-        print(summary.line())
+        CONSOLE.emit(summary.line())
         for name in summary.failed:
-            print(f"  failed: {name}")
-        print(f"JUnit and the log: {summary.report_dir}")
+            CONSOLE.emit(f"  failed: {name}")
+        CONSOLE.emit(f"JUnit and the log: {summary.report_dir}")
         if summary.failed or summary.exit_code != 0:
             raise UserError(f"{len(summary.failed) or 'some'} conformance test(s) failed: see {summary.report_dir}")
 
@@ -81,7 +81,7 @@ def task_e2e_serial():
 
 @step
 def print_config():
-    print(render_effective(context.settings()), end="")
+    CONSOLE.emit(render_effective(context.settings()))
 
 
 def task_config():
@@ -91,7 +91,7 @@ def task_config():
 @step
 def run_doctor():
     checks = doctor.run_checks()
-    good, bad, _ = marks(CONSOLE.stream)
+    good, bad, _ = CONSOLE.marks()
     symbols = {doctor.OK: good, doctor.WARN: "!", doctor.FAIL: bad, doctor.SKIP: "-"}
     for line in doctor.render(checks, symbols):
         CONSOLE.emit(line)

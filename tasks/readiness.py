@@ -59,6 +59,11 @@ def _state(cluster: Cluster) -> tuple[list, list] | None:
     return nodes.get("items", []), pods.get("items", [])
 
 
+def waiting(not_ready: list[str], dns_ready: bool) -> str:
+    """What Ready still waits for, as the step's progress."""
+    return "waiting for " + ", ".join([*not_ready, *([] if dns_ready else ["CoreDNS"])])
+
+
 def wait_ready(cluster: Cluster) -> None:
     """Every node Ready and CoreDNS Ready. After the nodes were (re)started in
     this run, only a status reported since counts: etcd still holds the old one.
@@ -70,15 +75,19 @@ def wait_ready(cluster: Cluster) -> None:
     pods: list = []
     while time.monotonic() < deadline:
         state = _state(cluster)
-        if state is not None:
+        if state is None:
+            CONSOLE.progress("waiting for the API server")
+        else:
             nodes, pods = state
             ready = {n["metadata"]["name"] for n in nodes if _node_ready(n, heartbeats)}
             not_ready = [spec.name for spec in cluster.nodes if spec.name not in ready]
-            if not not_ready and any(_pod_ready(p, started) for p in pods):
+            dns_ready = any(_pod_ready(p, started) for p in pods)
+            if not not_ready and dns_ready:
                 cluster.objects.put_files(
                     cluster.master, KUBEADM_DIR, {"ready": datetime.datetime.now().isoformat().encode()}
                 )
                 return
+            CONSOLE.progress(waiting(not_ready, dns_ready))
         time.sleep(0.5)
     if not_ready:
         journal = cluster.objects.exec(

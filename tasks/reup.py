@@ -60,7 +60,7 @@ def swap_binaries(cluster: Cluster) -> None:
         cluster.run(spec.name, ["sh", "-ec", "\n".join(script)], "putting in the new binaries")
         changes[spec.name] = new_binaries + [f"{n} image" for n in new_images]
 
-    parallel.each(swap, cluster.nodes)
+    parallel.each(swap, cluster.nodes, doing="updating")
     if not changes:
         log.info("the nodes already run these binaries and images")
     for name in sorted(changes):

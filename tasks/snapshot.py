@@ -127,7 +127,7 @@ def take(cluster, hashes: dict[str, str], state: dict, data_image: str) -> None:
     try:
         for name in names:
             objects.pause(name)
-        parallel.each(save, names)
+        parallel.each(save, names, doing="saving")
     except BaseException:
         try:
             remove(objects)
@@ -145,7 +145,7 @@ def restore_volumes(cluster, data_image: str) -> None:
         labels = {**cluster.labels(spec), f"{LABEL}.role": "node-data"}
         objects.copy_volume(volume_name(spec.name), live_volume(spec.name), data_image, labels)
 
-    parallel.each(copy, cluster.nodes)
+    parallel.each(copy, cluster.nodes, doing="copying the volumes of")
     log.debug("restored the containerd volumes of %s", ", ".join(s.name for s in cluster.nodes))
 
 

@@ -8,6 +8,7 @@ from doit.tools import config_changed
 
 from tasks import artifacts as art
 from tasks import clusters, context, kubeadm, kubeconfig, node_image, nodes, readiness, reup, teardown
+from tasks.console import CONSOLE
 from tasks.errors import UserError
 from tasks.naming import Names
 from tasks.taskkit import (
@@ -167,9 +168,10 @@ def report_up():
     version = artifact_set().version
     count = settings.cluster.num_nodes + 1
     names = Names(settings.cluster.name)
-    print(f"Cluster {settings.cluster.name} is up: {count} node{'s' if count > 1 else ''}, Kubernetes {version}.")
-    print(f"  export KUBECONFIG={names.shown(names.kubeconfig())}")
-    print(f"  alias kubectl={names.shown(names.kubectl())}")
+    counted = f"{count} node{'s' if count > 1 else ''}"
+    CONSOLE.emit(f"Cluster {settings.cluster.name} is up: {counted}, Kubernetes {version}.")
+    CONSOLE.emit(f"  export KUBECONFIG={names.shown(names.kubeconfig())}")
+    CONSOLE.emit(f"  alias kubectl={names.shown(names.kubectl())}")
 
 
 def task_preflight():
@@ -195,8 +197,8 @@ def task_reup():
 @step
 def run_down():
     removed = teardown.down(context.settings())
-    print(f"removed {', '.join(removed)}" if removed else "no nodes to remove")
-    print("the snapshot, if any, is kept: `clean` removes it")
+    CONSOLE.emit(f"removed {', '.join(removed)}" if removed else "no nodes to remove")
+    CONSOLE.emit("the snapshot, if any, is kept: `clean` removes it")
 
 
 def task_down():
@@ -206,7 +208,7 @@ def task_down():
 @step
 def run_clean():
     removed = teardown.clean(context.settings(), everything=context.current().everything)
-    print(f"removed {', '.join(removed)}" if removed else "nothing to remove")
+    CONSOLE.emit(f"removed {', '.join(removed)}" if removed else "nothing to remove")
 
 
 def task_clean():
@@ -216,7 +218,7 @@ def task_clean():
 @step
 def run_clusters():
     for line in clusters.render(clusters.listing()):
-        print(line)
+        CONSOLE.emit(line)
 
 
 def task_clusters():

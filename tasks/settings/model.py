@@ -66,6 +66,7 @@ SECTION_TYPES = {"dind": Dind, "source": Source, "cluster": Cluster, "node": Nod
 class Settings:
     dind: Dind
     verbose: int
+    output: str
     source: Source
     cluster: Cluster
     node: Node

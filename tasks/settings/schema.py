@@ -92,6 +92,12 @@ SCHEMA: tuple[Setting, ...] = (
         "IPv4 network of the node containers; auto: a free /16 from 10.192.0.0/16 up, kept while the network is.",
     ),
     Setting("verbose", "v", whole_number(0), "0 quiet, 1 steps, 2 commands and their output, 3+ debug."),
+    Setting(
+        "output",
+        "output",
+        choice("text", "json"),
+        "text: a status line per step; json: one JSON object per line per step event, for CI and editors.",
+    ),
     Setting("source.kubernetesVersion", "kubernetes-version", version, '"stable" (newest stable release) or vX.Y.Z.'),
     Setting("source.buildKubeadm", "build-kubeadm", boolean, "Build kubeadm in k8sDir.", "no-build-kubeadm"),
     Setting(

@@ -1,8 +1,13 @@
-"""Status lines: a check mark or a cross per step; plain lines in logs."""
+"""Status lines: a check mark or a cross per step; plain lines in logs; JSON
+lines with --output json."""
 
 import io
+import json
+import re
 import time
+from pathlib import Path
 
+from tasks import cli
 from tasks.console import CONSOLE, Console, log
 
 
@@ -70,3 +75,148 @@ def test_quiet_shows_failures_only():
     console.start("b")
     console.finish("b", ok=False, detail="broke")
     assert out.getvalue() == "✗ b: broke\n"
+
+
+# ---------------------------------------------------------------- --output json
+
+
+class Clock:
+    """Time that moves only when the test says so."""
+
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+def events(text: str) -> list[dict]:
+    lines = text.splitlines()
+    assert lines, "no events"
+    return [json.loads(line) for line in lines]  # every line is one JSON document
+
+
+def test_json_mode_prints_one_object_per_step_event_log_record_and_output_line():
+    out, clock = Log(), Clock()
+    console = Console(out, clock=clock)
+    try:
+        console.configure(1, output="json")
+        console.start("kubeadm 1.34.4", "kubernetes-binary:kubeadm")
+        console.progress("compiled 3 packages (of 1040)")
+        log.warning("the module cache is cold")
+        clock.now += 2.5
+        console.finish("kubeadm 1.34.4", ok=True, step="kubernetes-binary:kubeadm")
+        console.skipped("node image", "node-image")
+        console.start("kubeadm init", "kubeadm-init")
+        console.emit("--- last lines of kubeadm init on kube-master:\n    timed out")
+        console.finish("kubeadm init", ok=False, detail="kubeadm init failed", step="kubeadm-init")
+        console.emit("Cluster x is up: 1 node, Kubernetes v1.34.4.")
+    finally:
+        CONSOLE.configure(1)
+    got = events(out.getvalue())
+    assert [(e.get("step"), e["state"]) for e in got] == [
+        ("kubernetes-binary:kubeadm", "started"),
+        ("kubernetes-binary:kubeadm", "progress"),
+        ("kubernetes-binary:kubeadm", "log"),
+        ("kubernetes-binary:kubeadm", "done"),
+        ("node-image", "up-to-date"),
+        ("kubeadm-init", "started"),
+        ("kubeadm-init", "output"),
+        ("kubeadm-init", "output"),
+        ("kubeadm-init", "failed"),
+        (None, "output"),
+    ]
+    assert got[0] == {"step": "kubernetes-binary:kubeadm", "title": "kubeadm 1.34.4", "state": "started", "message": ""}
+    assert got[1]["message"] == "compiled 3 packages (of 1040)"
+    assert got[2]["level"] == "warning" and got[2]["message"] == "the module cache is cold"
+    assert got[3]["seconds"] == 2.5
+    assert got[7]["message"] == "    timed out"
+    assert got[8]["message"] == "kubeadm init failed" and "seconds" in got[8]
+    assert "seconds" not in got[0] and "seconds" not in got[4]
+    assert not any(mark in out.getvalue() for mark in ("✓", "✗", "•", "\r"))
+
+
+def test_json_log_records_go_to_stdout_with_the_rest(capsys):
+    CONSOLE.configure(0, output="json")
+    try:
+        log.info("not at verbosity 0")
+        log.error("the engine went away")
+    finally:
+        CONSOLE.configure(1)
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    assert events(captured.out) == [{"state": "log", "level": "error", "message": "the engine went away"}]
+
+
+def test_json_progress_is_at_most_one_event_a_second_per_step():
+    out, clock = Log(), Clock()
+    console = Console(out, clock=clock)
+    try:
+        console.configure(1, output="json")
+        console.start("build", "build")
+        for n in range(12):  # 0 s, 0.25 s, ... 2.75 s
+            console.progress(f"compiled {n} packages")
+            clock.now += 0.25
+        console.finish("build", ok=True, step="build")
+        console.start("load", "load")
+        console.progress("1 of 1030 MB")  # a new step's first progress is said at once
+        console.finish("load", ok=True, step="load")
+    finally:
+        CONSOLE.configure(1)
+    said = [(e["step"], e["message"]) for e in events(out.getvalue()) if e["state"] == "progress"]
+    assert said == [
+        ("build", "compiled 0 packages"),
+        ("build", "compiled 4 packages"),
+        ("build", "compiled 8 packages"),
+        ("load", "1 of 1030 MB"),
+    ]
+
+
+def test_progress_outside_a_step_says_nothing_in_json():
+    out = Log()
+    console = Console(out)
+    try:
+        console.configure(1, output="json")
+        console.progress("orphan")
+    finally:
+        CONSOLE.configure(1)
+    assert out.getvalue() == ""
+
+
+def test_progress_shows_on_the_spinner_line_and_not_in_plain_lines():
+    terminal, plain = FakeTerminal(), Log()
+    for stream in (terminal, plain):
+        console = Console(stream)
+        console.configure(1)
+        console.start("node image into the engine")
+        console.progress("310 of 1030 MB")
+        console.finish("node image into the engine", ok=True)
+    assert " node image into the engine (0s) 310 of 1030 MB" in terminal.getvalue()
+    assert "MB" not in plain.getvalue()
+
+
+def test_commands_print_json_lines_only(capsys, monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    try:
+        assert cli.main(["config", "--output", "json"]) == 0
+        assert cli.main(["e2e", "DNS", "--output", "json"]) == 1
+    finally:
+        CONSOLE.configure(1)
+    got = events(capsys.readouterr().out)
+    config = [e["message"] for e in got if e["state"] == "output"]
+    assert "output: json  # flag --output" in config
+    steps = [(e["step"], e["state"]) for e in got if e["state"] != "output"]
+    assert steps == [("e2e-cluster", "started"), ("e2e-cluster", "failed")]
+    assert "cannot reach the Docker engine" in got[-1]["message"]
+
+
+def test_tasks_print_through_the_console():
+    # A bare print() would break the one-object-a-line stream of --output json.
+    tasks = Path(cli.__file__).parent
+    printing = [
+        f"{path.name}:{number}"
+        for path in sorted(tasks.glob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if re.search(r"(?<![\w.])print\(", line) and path.name != "cli.py"  # cli: usage, before any run
+    ]
+    assert printing == []

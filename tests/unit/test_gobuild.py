@@ -1,4 +1,6 @@
-"""The generated wrapper modules and version stamps (no Go needed)."""
+"""The generated wrapper modules, version stamps and `go build -v` progress (no Go needed)."""
+
+import sys
 
 import pytest
 
@@ -69,3 +71,43 @@ def test_newest_stable_skips_pre_releases():
     from tasks.versions import newest_stable
 
     assert newest_stable(["v1.34.4", "v1.37.2", "v1.38.0-alpha.1", "v1.9.11"]) == "v1.37.2"
+
+
+# ---------------------------------------------------------------- go build -v, counted
+
+GO_BUILD_V = """\
+internal/goarch
+go: downloading github.com/coredns/caddy v1.1.1
+runtime
+k8s.io/kubernetes/cmd/kubeadm/app/cmd
+command-line-arguments
+# k8s.io/kubernetes/pkg/broken
+pkg/broken/broken.go:12:3: undefined: missing
+note: module requires Go 1.26
+
+"""
+
+
+def test_go_build_v_lines_are_counted_and_nothing_else(monkeypatch):
+    texts: list[str] = []
+    monkeypatch.setattr(gobuild.CONSOLE, "progress", texts.append)
+    count = gobuild.PackageCount(total=1040)
+    counted = [line for line in GO_BUILD_V.split("\n") if count(line)]
+    assert counted == ["internal/goarch", "runtime", "k8s.io/kubernetes/cmd/kubeadm/app/cmd", "command-line-arguments"]
+    assert texts[0] == "compiled 1 package (of 1040)"
+    assert texts[-1] == "compiled 4 packages (of 1040)"
+    assert gobuild.PackageCount(total=None).text() == "compiled 0 packages"
+
+
+def test_counted_lines_stay_out_of_the_failure_tail(tmp_path, capsys):
+    from tasks.commands import run_logged
+    from tasks.console import CONSOLE
+
+    CONSOLE.configure(1)
+    script = "import sys; print('\\n'.join(['runtime'] * 50)); print('./a.go:1:2: undefined: x'); sys.exit(1)"
+    log_file = tmp_path / "build.log"
+    with pytest.raises(UserError, match="building x failed"):
+        run_logged([sys.executable, "-c", script], log_file, "building x", on_line=gobuild.PackageCount(None))
+    shown = [line.strip() for line in capsys.readouterr().out.splitlines()]
+    assert "./a.go:1:2: undefined: x" in shown and "runtime" not in shown
+    assert log_file.read_text().splitlines().count("runtime") == 50  # the log keeps everything

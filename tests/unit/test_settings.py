@@ -97,6 +97,7 @@ def test_every_setting_has_an_env_var_and_a_flag(setting, tmp_path):
     value = {
         "dind.subnet": "10.50.0.0/16",
         "verbose": "3",
+        "output": "json",
         "source.kubernetesVersion": "v1.34.4",
         "source.k8sDir": str(tmp_path),
         "cluster.name": "other",
