@@ -65,7 +65,10 @@ class _LocalClusterLoader:
         if getattr(cmd, "execute_tasks", False) and not names:
             print_usage()
             raise SystemExit(0)
-        return sorted(super().load_tasks(cmd, pos_args), key=_pipeline_order())
+        # doit reads the first character of each argument to find task names:
+        # an empty flag value (`--addons ''`) is no task name, and would crash it.
+        tasks = super().load_tasks(cmd, [arg for arg in pos_args if arg])
+        return sorted(tasks, key=_pipeline_order())
 
     def _prepare(self, cmd, pos_args: list[str]) -> list[str]:
         runs_tasks = getattr(cmd, "execute_tasks", False)
@@ -136,6 +139,12 @@ class CleanCommand(Run):
 class LocalClusterMain(DoitMain):
     BIN_NAME = "local-cluster"
     DOIT_CMDS = (*(c for c in DoitMain.DOIT_CMDS if c is not Clean), CleanCommand)
+
+    def process_args(self, cmd_args):
+        # doit takes every NAME=VALUE argument as a variable of its own and drops
+        # it: `--feature-gates Foo=true` would lose its value. We use no doit
+        # variables. (`doit` in the repository still does: write --flag=NAME=VALUE.)
+        return list(cmd_args)
 
 
 def _lock_engine(what: str) -> None:

@@ -46,6 +46,17 @@ NODE_SETTINGS = (
     "cluster.apiServerAddress",
     "cluster.apiServerPort",
     "cluster.addons",
+    "cluster.extraPortMappings",
+    "cluster.nodeLabels",
+    "kubernetes.featureGates",
+    "kubernetes.runtimeConfig",
+    "kubernetes.apiServerExtraArgs",
+    "kubernetes.controllerManagerExtraArgs",
+    "kubernetes.schedulerExtraArgs",
+    "kubernetes.kubeletExtraArgs",
+    "kubernetes.kubeProxyExtraArgs",
+    "kubernetes.kubeadmConfigPatches",
+    "kubernetes.kubeadmConfigPatchesJson6902",
 )
 # Where a subnet is picked when dind.subnet is auto: /16s from 10.192 up,
 # clear of the pod and service ranges and of every network the engine has.

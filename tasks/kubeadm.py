@@ -13,12 +13,13 @@ from string import Template
 
 import requests
 
-from tasks import parallel
+from tasks import failures, kubeadm_config, parallel
 from tasks.cluster import KUBEADM_DIR, Cluster, NodeSpec
 from tasks.console import CONSOLE, log
 from tasks.errors import UserError
 from tasks.paths import CONFIG_DIR
 from tasks.settings import POD_SUBNET, SERVICE_SUBNET
+from tasks.settings.custom import labels_of
 
 
 def _ignored_preflight(cluster: Cluster) -> str:
@@ -34,7 +35,9 @@ def kubeadm_init(cluster: Cluster) -> None:
     sans = ["127.0.0.1", "localhost", master.name, master.address]
     if settings.cluster.api_server_address not in (*sans, "0.0.0.0"):
         sans.append(settings.cluster.api_server_address)
-    text = Template((CONFIG_DIR / "kubeadm-init.yaml").read_text()).substitute(
+    text = kubeadm_config.render(
+        "kubeadm-init.yaml",
+        settings,
         token=token,
         master_name=master.name,
         master_address=master.address,
@@ -52,16 +55,17 @@ def kubeadm_init(cluster: Cluster) -> None:
         master.name, KUBEADM_DIR, {"kubeadm.yaml": text.encode(), "token": token.encode()}, mode=0o600
     )
     verbosity = ["--v=2"] if CONSOLE.verbosity >= 3 else []
-    cluster.run(
-        master.name,
-        ["kubeadm", "init", f"--config={KUBEADM_DIR}/kubeadm.yaml", "--skip-token-print", *verbosity],
-        "kubeadm init",
-    )
+    argv = ["kubeadm", "init", f"--config={KUBEADM_DIR}/kubeadm.yaml", "--skip-token-print", *verbosity]
+    with failures.watching(cluster, master.name, "kubeadm init"):
+        cluster.run(master.name, argv, "kubeadm init")
     patch = (CONFIG_DIR / "coredns-readiness.yaml").read_bytes()
     cluster.objects.put_files(master.name, KUBEADM_DIR, {"coredns-readiness.yaml": patch})
     cluster.kubectl(
         "-n", "kube-system", "patch", "deployment", "coredns", f"--patch-file={KUBEADM_DIR}/coredns-readiness.yaml"
     )
+    proxy_args = kubeadm_config.kube_proxy_args_patch(settings)
+    if proxy_args:
+        cluster.kubectl("-n", "kube-system", "patch", "daemonset", "kube-proxy", "--type=json", "-p", proxy_args)
 
 
 def kubeadm_join(cluster: Cluster) -> None:
@@ -74,11 +78,12 @@ def kubeadm_join(cluster: Cluster) -> None:
         master_name=cluster.master,
         ca_data=base64.b64encode(ca).decode(),
     )
-    template = Template((CONFIG_DIR / "kubeadm-join.yaml").read_text())
     ignored = _ignored_preflight(cluster)
 
     def join(spec: NodeSpec) -> None:
-        text = template.substitute(
+        text = kubeadm_config.render(
+            "kubeadm-join.yaml",
+            cluster.settings,
             token=token,
             master_name=cluster.master,
             node_name=spec.name,
@@ -87,7 +92,8 @@ def kubeadm_join(cluster: Cluster) -> None:
         )
         files = {"kubeadm-join.yaml": text.encode(), "discovery.conf": discovery.encode()}
         cluster.objects.put_files(spec.name, KUBEADM_DIR, files, mode=0o600)
-        cluster.run(spec.name, ["kubeadm", "join", f"--config={KUBEADM_DIR}/kubeadm-join.yaml"], "kubeadm join")
+        with failures.watching(cluster, spec.name, "kubeadm join"):
+            cluster.run(spec.name, ["kubeadm", "join", f"--config={KUBEADM_DIR}/kubeadm-join.yaml"], "kubeadm join")
 
     parallel.each(join, cluster.workers, doing="joining")
 
@@ -117,15 +123,19 @@ def pod_cidr(index: int) -> str:
 def pod_cidrs(cluster: Cluster) -> dict[str, str]:
     """Each node's podCIDR, given by us as soon as the node is registered: the
     controller manager's allocator is off (allocate-node-cidrs: false), so
-    nothing waits for it to start, and the ranges are the same every time."""
+    nothing waits for it to start, and the ranges are the same every time.
+    cluster.nodeLabels go in the same patch (the kubelet may not set labels
+    such as node-role.kubernetes.io/*; the API server lets us)."""
     wanted = {spec.name: pod_cidr(index) for index, spec in enumerate(cluster.nodes)}
+    labels = {spec.name: labels_of(cluster.settings.cluster.node_labels, i) for i, spec in enumerate(cluster.nodes)}
     deadline = time.monotonic() + 120
     while True:
         nodes = json.loads(cluster.kubectl("get", "nodes", "-o", "json"))["items"]
         cidrs = {n["metadata"]["name"]: n["spec"].get("podCIDR") for n in nodes}
         for name, cidr in wanted.items():
             if name in cidrs and not cidrs[name]:
-                patch = json.dumps({"spec": {"podCIDR": cidr, "podCIDRs": [cidr]}})
+                spec = {"podCIDR": cidr, "podCIDRs": [cidr]}
+                patch = json.dumps({"metadata": {"labels": labels[name]}, "spec": spec})
                 cluster.kubectl("patch", "node", name, "--type=merge", "-p", patch)
                 cidrs[name] = cidr
         if all(cidrs.get(name) for name in wanted):

@@ -16,6 +16,7 @@ from tasks.engine import LABEL_CLUSTER, LABEL_ROLE, NODE_ROLES
 from tasks.errors import UserError
 from tasks.naming import Names
 from tasks.objects import Objects
+from tasks.settings.custom import ports_of
 from tasks.versions import Version
 
 BOOT_TIMEOUT = 180
@@ -106,9 +107,10 @@ def start_nodes(cluster: Cluster, image_of) -> None:
 
     def start(spec: NodeSpec) -> None:
         publish = (address, port or None) if spec.role == "master" else None
+        extra = ports_of(cluster.settings.cluster.extra_port_mappings, cluster.nodes.index(spec))
         cluster.started[spec.name] = time.time()
         cluster.objects.create_node(
-            spec.name, image_of(spec), cluster.names.network, spec.address, cluster.labels(spec), mode, publish
+            spec.name, image_of(spec), cluster.names.network, spec.address, cluster.labels(spec), mode, publish, extra
         )
         wait_for_boot(cluster, spec.name)
 

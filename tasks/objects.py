@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 
 import docker
 import requests
@@ -214,10 +215,16 @@ class Objects(ContainerIO):
         labels: dict[str, str],
         mode: str,
         publish: tuple[str, int] | None = None,
+        extra_ports: list[tuple[str, int, int, str]] = (),
     ) -> None:
-        """A node container: systemd as PID 1, containerd's data on a volume of its own."""
+        """A node container: systemd as PID 1, containerd's data on a volume of its own.
+        PUBLISH: the API server's (address, port); EXTRA_PORTS: (address, host
+        port, node port, protocol) of cluster.extraPortMappings."""
         api = self.client.api
         volume = f"{name}-containerd"
+        bindings: dict[str, list] = {"6443/tcp": [publish]} if publish else {}
+        for host_address, host_port, node_port, protocol in extra_ports:
+            bindings.setdefault(f"{node_port}/{protocol}", []).append((host_address, host_port))
         self.create_volume(volume, {**labels, f"{LABEL}.role": "node-data"})
         host_config = self.engine.host_config(
             unmask_paths=True,
@@ -227,7 +234,7 @@ class Objects(ContainerIO):
             # cgroup v1: privileged pods (kube-proxy) ask their devices cgroup for
             # everything, which only a parent that allows everything can grant.
             device_cgroup_rules=["a *:* rwm"],
-            port_bindings={6443: publish} if publish else None,
+            port_bindings=bindings or None,
             init=False,
             **NODE_MODES[mode],
         )
@@ -240,7 +247,7 @@ class Objects(ContainerIO):
                 host_config=host_config,
                 labels=labels,
                 networking_config=networking,
-                ports=[6443] if publish else None,
+                ports=[(int(port), protocol) for port, _, protocol in (k.partition("/") for k in bindings)] or None,
                 environment={"KUBEADM_LOCAL_CLUSTER_ROLE": labels.get(LABEL_ROLE, "master")},
                 tty=True,
                 detach=True,
@@ -250,9 +257,11 @@ class Objects(ContainerIO):
             full = str(getattr(err, "explanation", None) or err)
             text = _short(full)
             if "port is already allocated" in full or "address already in use" in full:
+                where = re.search(r"(?:Bind for |listen \w+ )(\S+?):? ", full)
+                port = where[1] if where else "a port"
                 raise EngineError(
-                    f"cannot publish the API server on {publish[0]}:{publish[1]}: the port is in "
-                    "use; choose another with --api-server-port (0 picks a free one)"
+                    f"cannot publish {port} for node {name}: the port is in use; choose another with "
+                    "--api-server-port (0 picks a free one) or cluster.extraPortMappings"
                 ) from None
             raise EngineError(f"cannot start node {name}: {text}") from None
 

@@ -13,6 +13,7 @@ import yaml
 
 from tasks.errors import SettingsError
 from tasks.paths import state_dir
+from tasks.settings.custom import node_index
 from tasks.settings.model import SECTION_TYPES, Settings
 from tasks.settings.parsers import POD_SUBNET, SERVICE_SUBNET, _did_you_mean, _show, boolean
 from tasks.settings.schema import (
@@ -218,6 +219,13 @@ def _check_together(values: dict, origins: dict) -> None:
             f"{told('dind.subnet')} has room for {room} node addresses but "
             f"{told('cluster.numNodes')} needs {nodes}: use a larger subnet"
         )
+    for key in ("cluster.extraPortMappings", "cluster.nodeLabels"):
+        for entry in values[key]:
+            node = entry.rpartition("@")[2] if "@" in entry else ""
+            if node_index(node) > values["cluster.numNodes"]:
+                raise SettingsError(
+                    f"{key} {entry} ({origins[key]}) names {node}, but {told('cluster.numNodes')} makes no such node"
+                )
     for binary in ("kubeadm", "hyperkube", "kubectl"):
         url_key, sum_key = f"source.{binary}Url", f"source.{binary}Sha1"
         build_key = f"source.build{binary[0].upper()}{binary[1:]}"

@@ -8,6 +8,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from tasks.settings.custom import thaw
 from tasks.settings.schema import BY_KEY
 
 # ---------------------------------------------------------------- the object
@@ -44,6 +45,28 @@ class Cluster:
     api_server_address: str
     api_server_port: int
     addons: tuple[str, ...]
+    extra_port_mappings: tuple[str, ...]
+    node_labels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Kubernetes:
+    # Mappings and patches are frozen (tasks.settings.custom.freeze).
+    feature_gates: Mapping[str, bool]
+    runtime_config: Mapping[str, str]
+    api_server_extra_args: Mapping[str, str]
+    controller_manager_extra_args: Mapping[str, str]
+    scheduler_extra_args: Mapping[str, str]
+    kubelet_extra_args: Mapping[str, str]
+    kube_proxy_extra_args: Mapping[str, str]
+    kubeadm_config_patches: tuple[Mapping, ...]
+    kubeadm_config_patches_json6902: tuple[Mapping, ...]
+
+
+@dataclass(frozen=True)
+class Kubeconfig:
+    merge: bool
+    switch_context: bool
 
 
 @dataclass(frozen=True)
@@ -59,7 +82,15 @@ class E2E:
     parallel: int
 
 
-SECTION_TYPES = {"dind": Dind, "source": Source, "cluster": Cluster, "node": Node, "e2e": E2E}
+SECTION_TYPES = {
+    "dind": Dind,
+    "source": Source,
+    "cluster": Cluster,
+    "kubernetes": Kubernetes,
+    "kubeconfig": Kubeconfig,
+    "node": Node,
+    "e2e": E2E,
+}
 
 
 @dataclass(frozen=True)
@@ -69,6 +100,8 @@ class Settings:
     output: str
     source: Source
     cluster: Cluster
+    kubernetes: Kubernetes
+    kubeconfig: Kubeconfig
     node: Node
     e2e: E2E
     # dotted key -> where its value came from ("default", "env K8S_DIND_V", ...)
@@ -90,4 +123,4 @@ class Settings:
 
 
 def _jsonable(value):
-    return list(value) if isinstance(value, tuple) else value
+    return thaw(value)

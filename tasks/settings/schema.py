@@ -8,6 +8,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from tasks.paths import CONFIG_DIR
+from tasks.settings.custom import (
+    component_args,
+    feature_gates,
+    json6902_patches,
+    merge_patches,
+    node_labels,
+    port_mappings,
+    runtime_config,
+)
 from tasks.settings.parsers import (
     CNI_PLUGINS,
     DEBIAN_SUITES,
@@ -146,6 +155,75 @@ SCHEMA: tuple[Setting, ...] = (
         "Host port of the API server; 0 picks a free one.",
     ),
     Setting("cluster.addons", "addons", addons, "Comma-separated add-on names (dashboard), manifest URLs or files."),
+    Setting(
+        "cluster.extraPortMappings",
+        "extra-port-mappings",
+        port_mappings,
+        "Node ports published on the host: [ADDRESS:]HOST_PORT:NODE_PORT[/tcp|udp|sctp][@NODE], comma-separated; "
+        "ADDRESS defaults to 127.0.0.1, NODE (kube-master, kube-node-N) to kube-master.",
+    ),
+    Setting(
+        "cluster.nodeLabels",
+        "node-labels",
+        node_labels,
+        "Node labels: KEY=VALUE[@NODE], comma-separated; without @NODE on every node (any key, node-role ones too).",
+    ),
+    Setting(
+        "kubernetes.featureGates",
+        "feature-gates",
+        feature_gates,
+        "Feature gates for every component and the kubelet: Name=true,Other=false (or a YAML mapping).",
+    ),
+    Setting(
+        "kubernetes.runtimeConfig",
+        "runtime-config",
+        runtime_config,
+        "API groups/versions the API server serves beyond its defaults: resource.k8s.io/v1beta1=true,...",
+    ),
+    *(
+        Setting(
+            f"kubernetes.{key}ExtraArgs",
+            f"{flag}-extra-args",
+            component_args(component),
+            f"More flags of {component}: name=value,... without dashes (YAML mapping when a value holds a comma).",
+        )
+        for key, flag, component in (
+            ("apiServer", "apiserver", "kube-apiserver"),
+            ("controllerManager", "controller-manager", "controller-manager"),
+            ("scheduler", "scheduler", "kube-scheduler"),
+            ("kubelet", "kubelet", "kubelet"),
+            ("kubeProxy", "kube-proxy", "kube-proxy"),
+        )
+    ),
+    Setting(
+        "kubernetes.kubeadmConfigPatches",
+        "kubeadm-config-patches",
+        merge_patches,
+        "Merge patches of the kubeadm documents (as kind's kubeadmConfigPatches): YAML documents, each with the kind "
+        "it patches (InitConfiguration, ClusterConfiguration, JoinConfiguration, KubeletConfiguration, "
+        "KubeProxyConfiguration).",
+    ),
+    Setting(
+        "kubernetes.kubeadmConfigPatchesJson6902",
+        "kubeadm-config-patches-json6902",
+        json6902_patches,
+        "JSON 6902 patches of the kubeadm documents: a YAML list of {kind, patch: [operations]}.",
+    ),
+    Setting(
+        "kubeconfig.merge",
+        "merge-kubeconfig",
+        boolean,
+        "Add the cluster to your kubeconfig ($KUBECONFIG's first file, else ~/.kube/config) at `up`; "
+        "`down` and `clean` take it out again.",
+        "no-merge-kubeconfig",
+    ),
+    Setting(
+        "kubeconfig.switchContext",
+        "switch-context",
+        boolean,
+        "Make the cluster's context the current one at `up`.",
+        "no-switch-context",
+    ),
     Setting(
         "node.debianMirror",
         "debian-mirror",

@@ -111,6 +111,10 @@ def test_every_setting_has_an_env_var_and_a_flag(setting, tmp_path):
         "cluster.noDedicated": "true",
         "e2e.parallel": "8",
         "e2e.reportDir": str(tmp_path),
+        "kubeconfig.merge": "true",
+        "kubeconfig.switchContext": "true",
+        "kubernetes.featureGates": "SomeGate=true",
+        "cluster.extraPortMappings": "8080:30080",
     }.get(setting.key, "")
     from_env = load_settings(environ={setting.env: value})
     assert from_env.origins[setting.key] == f"env {setting.env}"
