@@ -82,6 +82,7 @@ class _LocalClusterLoader:
                 no_wait=invocation.get("no-wait", False),
                 retain=invocation.get("retain", False),
                 everything=invocation.get("all", False),
+                internal=invocation.get("internal", False),
                 tasks=tuple(rest),
             )
         )

@@ -231,6 +231,8 @@ class Cluster:
             config=self.config,
             base=self.base,
             kubernetes_version=self.artifacts.version,
+            # What the hash covers, readably: export-logs says what the nodes were made with.
+            state=json.dumps(node_state(self.settings, self.artifacts), sort_keys=True),
         )
 
     @functools.cached_property

@@ -16,6 +16,7 @@ class Run:
     no_wait: bool = False
     retain: bool = False
     everything: bool = False  # `clean --all`
+    internal: bool = False  # `kubeconfig --internal`
     tasks: tuple[str, ...] = ()  # what was asked for: `reup` changes how nodes match
     _kubernetes_version: str | None = None
     # What steps of this run share (one engine connection, say), made on first use.

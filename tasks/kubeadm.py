@@ -27,6 +27,11 @@ def _ignored_preflight(cluster: Cluster) -> str:
     return '["SystemVerification"]' if cluster.cgroup_v1 else "[]"
 
 
+def _kept(argv: list[str], phase: str) -> list[str]:
+    """argv with its output kept in the node too, for export-logs (kubeadm's own exit status)."""
+    return ["bash", "-o", "pipefail", "-c", f'"$@" 2>&1 | tee /var/log/kubeadm-{phase}.log', "kubeadm", *argv]
+
+
 def kubeadm_init(cluster: Cluster) -> None:
     settings = cluster.settings
     master = cluster.nodes[0]
@@ -57,7 +62,7 @@ def kubeadm_init(cluster: Cluster) -> None:
     verbosity = ["--v=2"] if CONSOLE.verbosity >= 3 else []
     argv = ["kubeadm", "init", f"--config={KUBEADM_DIR}/kubeadm.yaml", "--skip-token-print", *verbosity]
     with failures.watching(cluster, master.name, "kubeadm init"):
-        cluster.run(master.name, argv, "kubeadm init")
+        cluster.run(master.name, _kept(argv, "init"), "kubeadm init")
     patch = (CONFIG_DIR / "coredns-readiness.yaml").read_bytes()
     cluster.objects.put_files(master.name, KUBEADM_DIR, {"coredns-readiness.yaml": patch})
     cluster.kubectl(
@@ -92,8 +97,9 @@ def kubeadm_join(cluster: Cluster) -> None:
         )
         files = {"kubeadm-join.yaml": text.encode(), "discovery.conf": discovery.encode()}
         cluster.objects.put_files(spec.name, KUBEADM_DIR, files, mode=0o600)
+        argv = ["kubeadm", "join", f"--config={KUBEADM_DIR}/kubeadm-join.yaml"]
         with failures.watching(cluster, spec.name, "kubeadm join"):
-            cluster.run(spec.name, ["kubeadm", "join", f"--config={KUBEADM_DIR}/kubeadm-join.yaml"], "kubeadm join")
+            cluster.run(spec.name, _kept(argv, "join"), "kubeadm join")
 
     parallel.each(join, cluster.workers, doing="joining")
 

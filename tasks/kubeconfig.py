@@ -1,4 +1,5 @@
-"""The cluster's kubeconfig and a kubectl of its version, in the state directory."""
+"""The cluster's kubeconfig and a kubectl of its version, in the state
+directory; the cluster in the user's kubeconfig too (tasks.user_kubeconfig)."""
 
 from __future__ import annotations
 
@@ -6,21 +7,50 @@ import filecmp
 import os
 import shutil
 
+from tasks import user_kubeconfig
 from tasks.cluster import ADMIN_CONF, Cluster
+from tasks.console import log
+from tasks.errors import UserError
+from tasks.objects import Objects
 from tasks.paths import replacing
 
 
-def write_kubeconfig(cluster: Cluster) -> None:
-    """admin.conf (0600) pointing at the published API server, and kubectl of the cluster's version."""
-    address, port = cluster.objects.published_port(cluster.master)
+def render(cluster: Cluster) -> str:
+    return render_for(cluster.objects, cluster.master)
+
+
+def render_for(objects: Objects, master: str, internal: bool = False) -> str:
+    """admin.conf with the API server as the client reaches it (published on
+    the engine's host), or, internal, as containers on the cluster's network do."""
+    text = objects.get_file(master, ADMIN_CONF).decode()
+    if internal:
+        return text
+    address, port = objects.published_port(master)
+    if not port:
+        raise UserError(f"{master} publishes no API server port: is it running? (`local-cluster up`)")
     client_address = "127.0.0.1" if address in ("", "0.0.0.0") else address
-    text = cluster.objects.get_file(cluster.master, ADMIN_CONF).decode()
-    text = text.replace(f"server: https://{cluster.master}:6443", f"server: https://{client_address}:{port}")
+    return text.replace(f"server: https://{master}:6443", f"server: https://{client_address}:{port}")
+
+
+def write_kubeconfig(cluster: Cluster) -> None:
+    """admin.conf (0600) pointing at the published API server, kubectl of the
+    cluster's version, and the cluster in the user's kubeconfig."""
+    text = render(cluster)
     with replacing(cluster.names.kubeconfig()) as partial:
         # Created 0600: the credentials are never readable by others, not even briefly.
         with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
             out.write(text)
         os.chmod(partial, 0o600)
+    _copy_kubectl(cluster)
+    settings = cluster.settings.kubeconfig
+    if settings.merge:
+        merged = user_kubeconfig.merge(cluster.settings.cluster.name, text, settings.switch_context)
+        if merged is not None:
+            current = " (the current context)" if settings.switch_context else ""
+            log.info("context %s is in %s%s", cluster.names.context, cluster.names.shown(merged), current)
+
+
+def _copy_kubectl(cluster: Cluster) -> None:
     source, target = cluster.artifacts.binary("kubectl"), cluster.names.kubectl()
     if target.exists() and filecmp.cmp(source, target, shallow=True):
         return  # the same size and time: copied before (a no-op `up` copies no 50 MB)

@@ -39,6 +39,11 @@ class Names:
         return f"k8s-{self.cluster}"
 
     @property
+    def context(self) -> str:
+        """The context, cluster and user in the user's kubeconfig (kind: kind-NAME)."""
+        return f"kubeadm-local-cluster{self.suffix}"
+
+    @property
     def e2e_runner(self) -> str:
         return f"kube-e2e{self.suffix}"
 

@@ -4,13 +4,29 @@ apart clusters: up, reup, down, clean, clusters."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from doit.tools import config_changed
 
 from tasks import artifacts as art
-from tasks import clusters, context, kubeadm, kubeconfig, node_image, nodes, readiness, reup, teardown
+from tasks import (
+    clusters,
+    context,
+    export_logs,
+    kubeadm,
+    kubeconfig,
+    node_image,
+    nodes,
+    readiness,
+    reup,
+    teardown,
+    user_kubeconfig,
+)
 from tasks.console import CONSOLE
+from tasks.engine import Engine
 from tasks.errors import UserError
 from tasks.naming import Names
+from tasks.objects import Objects
 from tasks.taskkit import (
     artifact_set,
     cluster_step,
@@ -156,10 +172,11 @@ def task_snapshot():
     return task
 
 
-def task_kubeconfig():
-    """~/.kubeadm-local-cluster/admin.conf and kubectl"""
+def task_kubeconfig_files():
+    """~/.kubeadm-local-cluster/admin.conf and kubectl; the cluster in your kubeconfig"""
     # Always written: cheap, and the published port changes when the engine restarts.
-    return _cluster_task("kubeconfig", "kubeconfig and kubectl", kubeconfig.write_kubeconfig, "snapshot", always=True)
+    title = "kubeconfig and kubectl"
+    return _cluster_task("kubeconfig-files", title, kubeconfig.write_kubeconfig, "snapshot", always=True)
 
 
 @step
@@ -170,6 +187,10 @@ def report_up():
     names = Names(settings.cluster.name)
     counted = f"{count} node{'s' if count > 1 else ''}"
     CONSOLE.emit(f"Cluster {settings.cluster.name} is up: {counted}, Kubernetes {version}.")
+    merged = user_kubeconfig.target()
+    if settings.kubeconfig.merge and not user_kubeconfig.is_ours(merged):
+        current = ", the current one" if settings.kubeconfig.switch_context else ""
+        CONSOLE.emit(f"  kubectl context {names.context} in {names.shown(merged)}{current}; or:")
     CONSOLE.emit(f"  export KUBECONFIG={names.shown(names.kubeconfig())}")
     CONSOLE.emit(f"  alias kubectl={names.shown(names.kubectl())}")
 
@@ -185,13 +206,13 @@ def task_preflight():
 
 
 def task_up():
-    return command("up", [report_up], task_dep=["preflight", "kubeconfig"], meta={"status": False})
+    return command("up", [report_up], task_dep=["preflight", "kubeconfig-files"], meta={"status": False})
 
 
 def task_reup():
     """`up` after rebuilding what comes from source, with the new binaries put
     into the (restored) cluster instead of a kubeadm run"""
-    return command("reup", [report_up], task_dep=["preflight", "kubeconfig"], meta={"status": False})
+    return command("reup", [report_up], task_dep=["preflight", "kubeconfig-files"], meta={"status": False})
 
 
 @step
@@ -223,3 +244,46 @@ def run_clusters():
 
 def task_clusters():
     return command("clusters", [run_clusters], meta={"status": False})
+
+
+def _running_master() -> Objects:
+    """The cluster's objects, when its master runs (what `kubeconfig` and `export-logs` ask)."""
+    settings = context.settings()
+    objects = Objects(Engine.connect(), settings.cluster.name)
+    if not objects.nodes():
+        raise UserError(f"cluster {settings.cluster.name} has no nodes on this engine: `local-cluster up` makes it")
+    return objects
+
+
+@step
+def print_kubeconfig():
+    objects = _running_master()
+    names = Names(context.settings().cluster.name)
+    master = next((node for node in objects.nodes() if node.name == names.master), None)
+    if master is None or master.status != "running":
+        raise UserError(f"{names.master} is not running: `local-cluster up` starts it")
+    text = kubeconfig.render_for(objects, names.master, internal=context.current().internal)
+    CONSOLE.emit(text)
+
+
+def task_kubeconfig():
+    return command("kubeconfig", [print_kubeconfig], meta={"status": False})
+
+
+@step
+def run_export_logs(path):
+    settings = context.settings()
+    objects = _running_master()
+    target = Path(path[0]).expanduser().resolve() if path else export_logs.default_path(settings)
+    if len(path or []) > 1:
+        raise UserError(f"export-logs takes one path, got {len(path)}: {' '.join(path)}")
+    if not export_logs.is_archive(target) and target.exists() and any(target.iterdir()):
+        raise UserError(f"{target} is a directory that is not empty: name a new one, or a .tar.gz file")
+    if export_logs.is_archive(target) and target.exists():
+        raise UserError(f"{target} exists: name a new file (nothing was overwritten)")
+    export_logs.export(objects, settings, target)
+    CONSOLE.emit(f"logs of cluster {settings.cluster.name}: {target}")
+
+
+def task_export_logs():
+    return command("export-logs", [run_export_logs], pos_arg="path", meta={"status": False})

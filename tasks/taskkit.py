@@ -26,6 +26,8 @@ COMMANDS = {
     "reup": "rebuild Kubernetes from source and put it into the (restored) cluster",
     "e2e": "run the parallel conformance tests, or those whose name contains SUBSTRING",
     "e2e-serial": "run the serial conformance tests, or those whose name contains SUBSTRING",
+    "kubeconfig": "print the cluster's kubeconfig (--internal: as containers on its network reach it)",
+    "export-logs": "every node's journals, pod logs and state, and the cluster's objects, into a .tar.gz (or DIR)",
     "config": "print the effective settings and where each came from",
     "doctor": "check that this machine and its Docker engine can run a cluster",
 }

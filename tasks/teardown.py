@@ -3,51 +3,49 @@ Everything is found by the cluster's label; nothing else is touched."""
 
 from __future__ import annotations
 
-import datetime
 import shutil
 from pathlib import Path
 
+from tasks import export_logs, user_kubeconfig
 from tasks.cluster import Cluster
+from tasks.console import log
 from tasks.engine import LABEL_CLUSTER, LABEL_ROLE, Engine
+from tasks.errors import UserError
 from tasks.naming import DEFAULT_CLUSTER, Names
 from tasks.nodes import remove_nodes
 from tasks.objects import Objects
-from tasks.paths import logs_dir
 from tasks.settings import Settings
-
-JOURNAL_UNITS = ("kubelet", "containerd", "import-images", "cni-setup")
 
 
 def save_logs(cluster: Cluster) -> Path:
-    """Each node's journal (kubelet, containerd) and boot output, for a failed `up`."""
-    directory = logs_dir() / f"up-{datetime.datetime.now():%Y%m%d-%H%M%S}"
-    directory.mkdir(parents=True, exist_ok=True)
-    for container in cluster.objects.nodes():
-        parts = []
-        try:
-            parts.append(container.logs(tail=200).decode(errors="replace"))
-            if container.status == "running":
-                units = [arg for unit in JOURNAL_UNITS for arg in ("-u", unit)]
-                journal = cluster.objects.exec(
-                    container.name, ["journalctl", "--no-pager", "-n", "2000", *units], deadline=60
-                )
-                parts.append(journal.output)
-        except Exception as err:  # logs are best effort: the failure itself matters more
-            parts.append(f"(could not read logs: {err})")
-        (directory / f"{container.name}.log").write_text("\n".join(parts))
-    return directory
+    """What export-logs gathers, for a failed `up`: an archive in ~/.kubeadm-local-cluster/logs/."""
+    path = export_logs.default_path(cluster.settings, prefix="up-")
+    return export_logs.export(cluster.objects, cluster.settings, path, deadline=60)
 
 
 def _forget_kubeconfig(cluster_name: str) -> None:
     names = Names(cluster_name)
+    _out_of_users_kubeconfig(cluster_name)
     names.kubeconfig().unlink(missing_ok=True)
     if cluster_name != DEFAULT_CLUSTER:
         shutil.rmtree(names.state(), ignore_errors=True)
 
 
+def _out_of_users_kubeconfig(cluster_name: str) -> None:
+    try:
+        changed = user_kubeconfig.remove(cluster_name)
+    except UserError as err:  # the user's file is theirs to fix; taking the cluster apart goes on
+        log.warning("%s", err)
+        return
+    names = Names(cluster_name)
+    for path in changed:
+        log.info("context %s taken out of %s", names.context, names.shown(path))
+
+
 def down(settings: Settings) -> list[str]:
     objects = Objects(Engine.connect(), settings.cluster.name)
     removed = remove_nodes(objects)
+    _out_of_users_kubeconfig(settings.cluster.name)
     Names(settings.cluster.name).kubeconfig().unlink(missing_ok=True)
     return removed
 

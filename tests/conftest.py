@@ -27,7 +27,7 @@ def isolated_home(tmp_path, monkeypatch):
     for name, value in GO_CACHES.items():
         monkeypatch.setenv(name, value)
     for var in list(os.environ):
-        if var.startswith("K8S_DIND_") or var == "LOCAL_CLUSTER_CONF":
+        if var.startswith("K8S_DIND_") or var in ("LOCAL_CLUSTER_CONF", "KUBECONFIG"):
             monkeypatch.delenv(var)
     # "stable" was resolved a moment ago: tests that do not build need no
     # network (tests of resolving itself remove this).

@@ -44,6 +44,7 @@ INVOCATION_FLAGS = {
     "no-wait": "fail at once when another run holds the lock, instead of waiting",
     "retain": "keep the node containers of a failed `up` for inspection",
     "all": "with `clean`: every cluster on the engine, and the node images too",
+    "internal": "with `kubeconfig`: the API server's address on the cluster's network, for containers there",
 }
 # The pods' and Services' address ranges (kubeadm's networking): the nodes'
 # subnet must stay clear of both.

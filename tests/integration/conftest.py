@@ -64,8 +64,10 @@ NODE_REPOSITORY = "kubeadm-local-cluster-test/node"
 def tool_environ(home, cluster=UNNAMED, env=None) -> dict[str, str]:
     """The environment every run of the tool in the suite gets: the state
     directory in home, cluster CLUSTER (a flag in the arguments wins), the
-    suite's node image repository, none of the caller's K8S_DIND_* settings."""
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("K8S_DIND_")}
+    suite's node image repository, none of the caller's K8S_DIND_* settings
+    or KUBECONFIG (so ~/.kube/config is the one in HOME)."""
+    # Nor the caller's KUBECONFIG: `up` would add the suite's clusters to their kubeconfig.
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("K8S_DIND_") and k != "KUBECONFIG"}
     environ.update(GO_CACHES, HOME=str(home), PYTHONPATH=str(REPO_DIR))
     environ["K8S_DIND_CLUSTER_NAME"] = cluster
     environ["K8S_DIND_NODE_IMAGE_REPOSITORY"] = NODE_REPOSITORY
