@@ -17,7 +17,7 @@ from tasks.console import CONSOLE
 from tasks.errors import UserError
 from tasks.gobuild import KUBERNETES_COMMANDS
 from tasks.paths import IMAGES_DIR
-from tasks.settings import render_effective
+from tasks.settings import parse_flags, render_effective
 from tasks.steps import *  # noqa: F403  (doit finds task creators by name in this module)
 from tasks.taskkit import (  # noqa: F401  (COMMANDS, DOIT_CONFIG: read by cli and doit)
     COMMANDS,
@@ -38,7 +38,10 @@ from tasks.taskkit import (  # noqa: F401  (COMMANDS, DOIT_CONFIG: read by cli a
 def run_conformance(serial: bool):
     @step
     def action(substring):
-        selection = e2e.Selection(serial=serial, substring=" ".join(substring or []).strip())
+        # doit hands over everything after the first word, flags too (`e2e DNS
+        # --report-dir D`); the loader has read the flags already.
+        _, _, words = parse_flags(substring or [])
+        selection = e2e.Selection(serial=serial, substring=" ".join(words).strip())
         summary = e2e.run(run_cluster(), selection)
         if summary.ran == 0:
             raise UserError(
