@@ -1,13 +1,11 @@
 """kubeadm on the nodes: init on the master, join on the workers; then the
-pod network and the add-ons."""
+add-ons (the pod network is tasks.podnet's)."""
 
 from __future__ import annotations
 
 import base64
-import ipaddress
 import json
 import secrets
-import time
 from pathlib import Path
 from string import Template
 
@@ -19,7 +17,6 @@ from tasks.console import CONSOLE, log
 from tasks.errors import UserError
 from tasks.paths import CONFIG_DIR
 from tasks.settings import POD_SUBNET, SERVICE_SUBNET
-from tasks.settings.custom import labels_of
 
 
 def _ignored_preflight(cluster: Cluster) -> str:
@@ -102,54 +99,6 @@ def kubeadm_join(cluster: Cluster) -> None:
             cluster.run(spec.name, _kept(argv, "join"), "kubeadm join")
 
     parallel.each(join, cluster.workers, doing="joining")
-
-
-def pod_network(cluster: Cluster) -> None:
-    """Bridge CNI: each node's pods on a bridge in its podCIDR, routes to the
-    other nodes' podCIDRs through their addresses, masquerade when leaving."""
-    cidrs = pod_cidrs(cluster)
-
-    def set_up(spec: NodeSpec) -> None:
-        routes = " ".join(f"{cidrs[o.name]}@{o.address}" for o in cluster.nodes if o.name != spec.name)
-        env = (
-            f"POD_CIDR={cidrs[spec.name]}\nCLUSTER_CIDR={POD_SUBNET}\nSERVICE_CIDR={SERVICE_SUBNET}\n"
-            f"ROUTES='{routes}'\n"
-        )
-        cluster.objects.put_files(spec.name, KUBEADM_DIR, {"cni.env": env.encode()})
-        cluster.run(spec.name, ["systemctl", "restart", "cni-setup.service"], "setting up the pod network")
-
-    parallel.each(set_up, cluster.nodes)
-
-
-def pod_cidr(index: int) -> str:
-    """The node's podCIDR: the master 10.244.0.0/24, worker N 10.244.N.0/24."""
-    return str(list(ipaddress.ip_network(POD_SUBNET).subnets(new_prefix=24))[index])
-
-
-def pod_cidrs(cluster: Cluster) -> dict[str, str]:
-    """Each node's podCIDR, given by us as soon as the node is registered: the
-    controller manager's allocator is off (allocate-node-cidrs: false), so
-    nothing waits for it to start, and the ranges are the same every time.
-    cluster.nodeLabels go in the same patch (the kubelet may not set labels
-    such as node-role.kubernetes.io/*; the API server lets us)."""
-    wanted = {spec.name: pod_cidr(index) for index, spec in enumerate(cluster.nodes)}
-    labels = {spec.name: labels_of(cluster.settings.cluster.node_labels, i) for i, spec in enumerate(cluster.nodes)}
-    deadline = time.monotonic() + 120
-    while True:
-        nodes = json.loads(cluster.kubectl("get", "nodes", "-o", "json"))["items"]
-        cidrs = {n["metadata"]["name"]: n["spec"].get("podCIDR") for n in nodes}
-        for name, cidr in wanted.items():
-            if name in cidrs and not cidrs[name]:
-                spec = {"podCIDR": cidr, "podCIDRs": [cidr]}
-                patch = json.dumps({"metadata": {"labels": labels[name]}, "spec": spec})
-                cluster.kubectl("patch", "node", name, "--type=merge", "-p", patch)
-                cidrs[name] = cidr
-        if all(cidrs.get(name) for name in wanted):
-            return {name: cidrs[name] for name in wanted}
-        if time.monotonic() > deadline:
-            missing = [name for name in wanted if name not in cidrs]
-            raise UserError(f"{', '.join(missing)} did not register with the API server within 120s")
-        time.sleep(0.5)
 
 
 def apply_addons(cluster: Cluster) -> None:

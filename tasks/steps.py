@@ -17,6 +17,7 @@ from tasks import (
     kubeconfig,
     node_image,
     nodes,
+    podnet,
     readiness,
     reup,
     teardown,
@@ -133,8 +134,9 @@ def task_kubeadm_join():
 
 
 def task_pod_network():
-    """the bridge pod network: a bridge per node, routes between nodes"""
-    return _cluster_task("pod-network", "pod network (bridge)", kubeadm.pod_network, "kubeadm-join")
+    """the pod network of cluster.cniPlugin (tasks/podnet/)"""
+    name = context.settings().cluster.cni_plugin
+    return _cluster_task("pod-network", f"pod network ({name})", podnet.set_up, "kubeadm-join")
 
 
 def task_addons():

@@ -24,6 +24,7 @@ from tasks.settings.parsers import (
     boolean,
     checksum,
     choice,
+    cni_plugin,
     directory,
     ip_address,
     ipv4_network,
@@ -144,7 +145,12 @@ SCHEMA: tuple[Setting, ...] = (
         "Cluster name: labels every Docker object; other names than the default add -<name> to each container.",
     ),
     Setting("cluster.numNodes", "num-nodes", whole_number(0), "Worker nodes; 0 makes one untainted master."),
-    Setting("cluster.cniPlugin", "cni-plugin", choice(*CNI_PLUGINS), "Pod network: " + ", ".join(CNI_PLUGINS) + "."),
+    Setting(
+        "cluster.cniPlugin",
+        "cni-plugin",
+        cni_plugin,
+        "Pod network: " + " or ".join(CNI_PLUGINS) + " (both built here; calico and weave not yet).",
+    ),
     Setting("cluster.noDedicated", "no-dedicated", boolean, "Let ordinary pods run on kube-master too.", "dedicated"),
     Setting(
         "cluster.apiServerAddress", "api-server-address", ip_address, "Host address the API server is published on."

@@ -98,6 +98,6 @@ def test_no_free_subnet_says_what_to_do():
 
 
 def test_each_node_gets_its_own_pod_range_by_its_place():
-    from tasks.kubeadm import pod_cidr
+    from tasks.podnet import pod_cidr
 
     assert [pod_cidr(i) for i in range(3)] == ["10.244.0.0/24", "10.244.1.0/24", "10.244.2.0/24"]

@@ -102,7 +102,7 @@ def test_every_setting_has_an_env_var_and_a_flag(setting, tmp_path):
         "source.k8sDir": str(tmp_path),
         "cluster.name": "other",
         "cluster.numNodes": "1",
-        "cluster.cniPlugin": "weave",
+        "cluster.cniPlugin": "flannel",
         "cluster.apiServerAddress": "0.0.0.0",
         "cluster.apiServerPort": "6443",
         "cluster.addons": "",
@@ -229,8 +229,15 @@ def test_negative_node_count():
 
 def test_unknown_cni():
     assert error_of(environ={"K8S_DIND_CNI_PLUGIN": "flanel"}) == (
-        "env K8S_DIND_CNI_PLUGIN: cluster.cniPlugin: expected one of bridge, weave, flannel, calico, "
-        "got 'flanel'; did you mean flannel?"
+        "env K8S_DIND_CNI_PLUGIN: cluster.cniPlugin: expected one of bridge, flannel, got 'flanel'; "
+        "did you mean flannel?"
+    )
+
+
+def test_calico_and_weave_are_refused_before_anything_is_built():
+    assert error_of(environ={"K8S_DIND_CNI_PLUGIN": "calico"}) == (
+        "env K8S_DIND_CNI_PLUGIN: cluster.cniPlugin: calico is not supported yet (its images come only from a "
+        "registry): use bridge or flannel"
     )
 
 
