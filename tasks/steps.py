@@ -104,10 +104,21 @@ def _cluster_task(basename: str, title: str, function, after: str, always: bool 
     }
 
 
+def task_pod_network_images():
+    """what the pod network runs, built here (flannel: flanneld, its CNI plugin, its image)"""
+    built = podnet.get(context.settings().cluster.cni_plugin).tasks()
+    basenames = list(dict.fromkeys(task["basename"] for task in built))  # before doit takes the dicts apart
+    yield from built
+    yield {"basename": "pod-network-images", "actions": None, "task_dep": basenames}
+
+
 def task_network():
     """the nodes' Docker network on dind.subnet"""
     title = f"network {Names(context.settings().cluster.name).network}"
-    return _cluster_task("network", title, nodes.ensure_network, "node-image-load")
+    task = _cluster_task("network", title, nodes.ensure_network, "node-image-load")
+    # Built before any node starts: a failed build leaves nothing half-made.
+    task["task_dep"].append("pod-network-images")
+    return task
 
 
 def task_restore():

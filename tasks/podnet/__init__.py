@@ -32,9 +32,9 @@ class PodNetwork:
 
 
 def _registry() -> dict[str, PodNetwork]:
-    from tasks.podnet import bridge
+    from tasks.podnet import bridge, flannel
 
-    return {network.name: network for network in (bridge.NETWORK,)}
+    return {network.name: network for network in (bridge.NETWORK, flannel.NETWORK)}
 
 
 def get(name: str) -> PodNetwork:

@@ -101,6 +101,18 @@ def test_an_up_without_kubeconfig_set_merges_into_home_kube_config(custom):
     assert oct((home / ".kube" / "config").stat().st_mode & 0o777) in ("0o600", "0o640")
 
 
+def test_output_json_is_one_event_per_line(custom):
+    home = custom[0]
+    args = ["up", "--kubernetes-version", VERSION, "--num-nodes", "0", *CUSTOM, "--output", "json"]
+    result = local_cluster(home, *args, cluster=CLUSTER)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    states = {(e.get("step"), e["state"]) for e in events}
+    assert ("ready", "started") in states and ("ready", "done") in states
+    assert all("seconds" in e for e in events if e["state"] == "done")
+    assert any(e["state"] == "output" and "Cluster it-custom is up" in e["message"] for e in events)
+
+
 def test_kubeconfig_prints_it_for_the_host_and_for_the_cluster_network(custom):
     home = custom[0]
     outside = local_cluster(home, "kubeconfig", cluster=CLUSTER)
