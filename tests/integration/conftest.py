@@ -16,9 +16,10 @@ import pytest
 from tasks.paths import REPO_DIR
 from tests.conftest import GO_CACHES
 
-__all__ = ["GO_CACHES", "VERSION", "Kubectl", "kubernetes_tree", "local_cluster", "tool_environ"]
+__all__ = ["BUSYBOX", "GO_CACHES", "VERSION", "Kubectl", "kubernetes_tree", "local_cluster", "tool_environ"]
 
 VERSION = "v1.34.4"  # the release the cluster tests use
+BUSYBOX = "kubeadm-local-cluster.invalid/busybox:test"  # made by the busybox_archive fixture
 
 
 class Kubectl:
@@ -81,6 +82,28 @@ def local_cluster(home, *args, cluster=UNNAMED, env=None, timeout=3600):
     return subprocess.run(
         [sys.executable, "-m", "tasks", *args], capture_output=True, text=True, env=environ, timeout=timeout
     )
+
+
+@pytest.fixture(scope="session")
+def busybox_archive(shared_home):
+    """A busybox image archive from Debian's busybox-static, by our own code
+    (test_cluster.load_busybox puts it into nodes)."""
+    from tasks import debian, oci
+
+    work = shared_home / "busybox"
+    rootfs = work / "rootfs.tar"
+    if not rootfs.exists():
+        home = os.environ["HOME"]
+        os.environ["HOME"] = str(shared_home)  # its build log goes to the session's state directory
+        try:
+            debian.rootfs("trixie", ["busybox-static"], rootfs, "busybox test image", variant="extract")
+        finally:
+            os.environ["HOME"] = home
+    applets = ["sh", "sleep", "wget", "nslookup", "httpd", "ping", "cat", "echo", "hostname", "ip"]
+    links = tuple(oci.FileEntry(f"bin/{name}", link="/usr/bin/busybox") for name in applets)
+    archive = work / "busybox.tar"
+    oci.write_image(archive, [BUSYBOX], [oci.Layer(tar=rootfs), oci.Layer(files=links)], oci.ImageConfig(cmd=("sh",)))
+    return archive
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,6 @@ package (no registry), loaded into the nodes' containerd.
 """
 
 import json
-import os
 import signal
 import socket
 import stat
@@ -17,11 +16,10 @@ from pathlib import Path
 import pytest
 
 from tasks.naming import Names
-from tests.integration.conftest import VERSION, Kubectl, local_cluster, tool_environ
+from tests.integration.conftest import BUSYBOX, VERSION, Kubectl, local_cluster, tool_environ
 
 pytestmark = pytest.mark.integration
 
-BUSYBOX = "kubeadm-local-cluster.invalid/busybox:test"
 NAME = "it-cluster"  # this module's cluster: never the default one
 NAMES = Names(NAME)
 MASTER, NODE1, NODE2 = NAMES.master, NAMES.worker(1), NAMES.worker(2)
@@ -30,27 +28,6 @@ LABEL = f"io.kubeadm-local-cluster.cluster={NAME}"
 
 def docker(*args, check=False) -> subprocess.CompletedProcess:
     return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=300, check=check)
-
-
-@pytest.fixture(scope="session")
-def busybox_archive(shared_home):
-    """A busybox image archive from Debian's busybox-static, by our own code."""
-    from tasks import debian, oci
-
-    work = shared_home / "busybox"
-    rootfs = work / "rootfs.tar"
-    if not rootfs.exists():
-        home = os.environ["HOME"]
-        os.environ["HOME"] = str(shared_home)  # its build log goes to the session's state directory
-        try:
-            debian.rootfs("trixie", ["busybox-static"], rootfs, "busybox test image", variant="extract")
-        finally:
-            os.environ["HOME"] = home
-    applets = ["sh", "sleep", "wget", "nslookup", "httpd", "ping", "cat", "echo", "hostname", "ip"]
-    links = tuple(oci.FileEntry(f"bin/{name}", link="/usr/bin/busybox") for name in applets)
-    archive = work / "busybox.tar"
-    oci.write_image(archive, [BUSYBOX], [oci.Layer(tar=rootfs), oci.Layer(files=links)], oci.ImageConfig(cmd=("sh",)))
-    return archive
 
 
 def load_busybox(archive: Path, nodes: list[str]) -> None:
