@@ -29,7 +29,7 @@ CLUSTER = "bench-up"
 
 
 def tool(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "K8S_DIND_CLUSTER_NAME": CLUSTER}
+    env = {**os.environ, "K8S_DIND_CLUSTER_NAME": CLUSTER, "K8S_DIND_MERGE_KUBECONFIG": "false"}  # yours is left alone
     return subprocess.run([sys.executable, "-m", "tasks", *args], cwd=REPO, capture_output=True, text=True, env=env)
 
 
