@@ -100,6 +100,15 @@ def cni_plugin(value):
     return choice(*CNI_PLUGINS)(value)
 
 
+# The Kubernetes versions supported, stated here only (`config` prints it, the
+# README quotes it): kubeadm's configuration API v1beta4, which `up` writes,
+# came in 1.31; the newest is the newest stable minor when this was written.
+# Which had full conformance runs: docs/conformance.md.
+OLDEST_MINOR = (1, 31)
+NEWEST_TESTED_MINOR = (1, 37)
+SUPPORTED = f"v{OLDEST_MINOR[0]}.{OLDEST_MINOR[1]} to v{NEWEST_TESTED_MINOR[0]}.{NEWEST_TESTED_MINOR[1]}"
+
+
 def version(value):
     value = text(value)
     if value == "stable":
@@ -107,6 +116,11 @@ def version(value):
     match = VERSION_RE.fullmatch(value)
     if not match:
         raise ValueError(f"expected stable or vX.Y.Z (such as v1.34.4), got {_show(value)}")
+    if (int(match[1]), int(match[2])) < OLDEST_MINOR:
+        raise ValueError(
+            f"Kubernetes {value} is older than supported ({SUPPORTED}: kubeadm's v1beta4 configuration, "
+            "which `up` writes, came in v1.31)"
+        )
     return value if value.startswith("v") else "v" + value
 
 

@@ -6,6 +6,7 @@ import yaml
 
 from tasks.settings.loading import read_yaml_layer
 from tasks.settings.model import Settings, _jsonable
+from tasks.settings.parsers import SUPPORTED
 from tasks.settings.schema import BY_KEY, DEFAULTS_FILE, SCHEMA
 
 # ---------------------------------------------------------------- output
@@ -19,7 +20,10 @@ def yaml_scalar(value) -> str:
 
 def render_effective(settings: Settings) -> str:
     """The effective settings as YAML, each value annotated with its origin."""
-    lines = ["# Effective settings of kubeadm-local-cluster (# where each value came from)"]
+    lines = [
+        "# Effective settings of kubeadm-local-cluster (# where each value came from)",
+        f"# Kubernetes versions supported: {SUPPORTED}",
+    ]
     current = None
     for setting in SCHEMA:
         if setting.section != current:

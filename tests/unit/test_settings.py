@@ -406,3 +406,9 @@ def test_subnet_overlapping_the_pod_or_service_range_is_refused(value, what, res
 def test_a_node_image_repository_must_be_a_repository(value):
     message = error_of(environ={"K8S_DIND_NODE_IMAGE_REPOSITORY": value})
     assert message.startswith("env K8S_DIND_NODE_IMAGE_REPOSITORY: node.imageRepository: expected an image repository")
+
+
+def test_a_kubernetes_version_older_than_supported_is_one_line():
+    message = error_of(environ={"K8S_DIND_KUBERNETES_VERSION": "v1.30.9"})
+    assert message.startswith("env K8S_DIND_KUBERNETES_VERSION: source.kubernetesVersion: Kubernetes v1.30.9 is older")
+    assert "v1.31 to v1.37" in message
