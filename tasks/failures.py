@@ -23,10 +23,7 @@ POLL_SECONDS = 3
 # The kubelet's last words before it exits; before kubeadm writes its config
 # it fails for want of the file, which is not a failure of the settings.
 KUBELET_PROBE = r"""journalctl -u kubelet --since @{since} -o cat --no-pager 2>/dev/null \
-  | grep -E '"command failed"|^panic: ' | grep -vi 'kubelet config file' | tail -n 1
-echo '---'
-crictl ps -a --state exited -o json 2>/dev/null || true
-"""
+  | grep -E '"command failed"|^panic: ' | grep -vi 'kubelet config file' | tail -n 1"""
 
 
 def _node_time(cluster, node: str) -> str:
@@ -36,16 +33,18 @@ def _node_time(cluster, node: str) -> str:
 
 def diagnose(cluster, node: str, since: str) -> str | None:
     """What keeps failing on NODE since SINCE (seconds of the node's clock), in one line, or None."""
-    result = cluster.objects.exec(node, ["sh", "-c", KUBELET_PROBE.format(since=since)], deadline=30)
-    kubelet, _, listing = result.output.partition("---")
-    kubelet = kubelet.strip()
+    # Two commands, not one with a separator: through a TCP engine an exec's
+    # first output is sometimes lost (docker-py's stream over TCP: 1 in 20
+    # here), and crictl's listing once stood where the kubelet's line should.
+    kubelet = cluster.objects.exec(node, ["sh", "-c", KUBELET_PROBE.format(since=since)], deadline=30).output.strip()
     if kubelet:
         match = re.search(r'err="(.*)"', kubelet)
         why = match[1].replace('\\"', '"') if match else kubelet.removeprefix("panic: ")
         return f"the kubelet fails: {why[:400]}"
+    listing = cluster.objects.exec(node, ["crictl", "ps", "-a", "--state", "exited", "-o", "json"], deadline=30)
     try:
-        containers = json.loads(listing or "{}").get("containers") or []
-    except json.JSONDecodeError:
+        containers = json.loads(listing.output or "{}").get("containers") or [] if listing.exit_code == 0 else []
+    except (json.JSONDecodeError, AttributeError):
         return None
     for container in containers:
         name = (container.get("metadata") or {}).get("name")

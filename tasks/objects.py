@@ -258,10 +258,15 @@ class Objects(ContainerIO):
             text = _short(full)
             if "port is already allocated" in full or "address already in use" in full:
                 where = re.search(r"(?:Bind for |listen \w+ )(\S+?):? ", full)
-                port = where[1] if where else "a port"
+                bound = where[1] if where else ""
+                if publish and publish[1] and (not bound or bound == f"{publish[0]}:{publish[1]}"):
+                    raise EngineError(
+                        f"cannot publish the API server on {publish[0]}:{publish[1]}: the port is in "
+                        "use; choose another with --api-server-port (0 picks a free one)"
+                    ) from None
                 raise EngineError(
-                    f"cannot publish {port} for node {name}: the port is in use; choose another with "
-                    "--api-server-port (0 picks a free one) or cluster.extraPortMappings"
+                    f"cannot publish {bound or 'a port'} for node {name}: the port is in use; choose another "
+                    "in cluster.extraPortMappings"
                 ) from None
             raise EngineError(f"cannot start node {name}: {text}") from None
 

@@ -10,6 +10,7 @@ import socket
 import stat
 import subprocess
 import sys
+import tarfile
 import time
 from pathlib import Path
 
@@ -243,6 +244,17 @@ def test_port_in_use(shared_home):
     assert docker("ps", "-a", "--filter", f"label={LABEL}", "-q").stdout.strip() == ""
 
 
+def test_extra_port_in_use(shared_home):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = up(shared_home, "--num-nodes", "0", "--extra-port-mappings", f"{port}:30080")
+    assert result.returncode == 1
+    assert f"cannot publish 127.0.0.1:{port} for node {MASTER}: the port is in use" in result.stdout
+    assert docker("ps", "-a", "--filter", f"label={LABEL}", "-q").stdout.strip() == ""
+
+
 def test_up_interrupted_while_the_nodes_boot_stops_at_once_and_up_repairs(shared_home):
     environ = tool_environ(shared_home, NAME)
     process = subprocess.Popen(
@@ -294,8 +306,11 @@ def test_a_node_killed_during_join_is_one_line_with_logs_and_up_repairs(shared_h
     failures = [line for line in seen.splitlines() if line.startswith("✗")]
     assert len(failures) == 1 and "kubeadm join" in failures[0], seen[-3000:]
     assert "node logs: " in failures[0] and "the node containers were removed" in failures[0]
-    logs = Path(failures[0].split("node logs: ")[1].split(";")[0])
-    assert (logs / f"{MASTER}.log").stat().st_size > 0
+    archive = Path(failures[0].split("node logs: ")[1].split(";")[0])
+    with tarfile.open(archive) as logs:  # what export-logs gathers
+        top = logs.getnames()[0].split("/")[0]
+        assert logs.getmember(f"{top}/{MASTER}/journal.log").size > 0
+        assert f"{top}/{MASTER}/kubeadm/kubeadm-init.log" in logs.getnames()
     assert docker("ps", "-a", "--filter", f"label={LABEL}", "-q").stdout.strip() == ""
     result = up(shared_home, "--num-nodes", "1")
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
