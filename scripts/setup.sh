@@ -20,18 +20,23 @@ python_env() {
 }
 
 # mmdebstrap makes the Debian root filesystems of the node and kube-proxy
-# images without a container registry; a Kubernetes tree's build uses rsync.
+# images without a container registry; a Kubernetes tree's build uses rsync;
+# runc, built for the nodes of Kubernetes 1.36+ (tasks/containerd.py), needs
+# cgo and a static libseccomp.
 build_tools() {
-    if command -v mmdebstrap >/dev/null && command -v rsync >/dev/null; then
+    if command -v mmdebstrap >/dev/null && command -v rsync >/dev/null && command -v gcc >/dev/null \
+        && command -v pkg-config >/dev/null && pkg-config --exists libseccomp; then
         return
     fi
     if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
-        echo "warning: mmdebstrap or rsync is missing: install them to build node images without a registry" >&2
+        echo "warning: mmdebstrap, rsync, gcc, pkg-config or libseccomp's development files are missing:" \
+            "install them to build node images without a registry" >&2
         return
     fi
-    log "installing mmdebstrap and rsync"
+    log "installing mmdebstrap, rsync and what building runc needs (gcc, pkg-config, libseccomp-dev)"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mmdebstrap rsync >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mmdebstrap rsync gcc libc6-dev pkg-config libseccomp-dev \
+        >/dev/null
 }
 
 engine_answers() {

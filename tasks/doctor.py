@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from tasks import containerd
 from tasks.engine import NODE_MODES, Engine, EngineError, EngineFacts
 from tasks.paths import state_dir
 
@@ -64,6 +65,7 @@ def run_checks(engine_connect: Callable[[], Engine] = Engine.connect) -> list[Ch
     checks.append(
         check_program("mmdebstrap", "builds the node base image without a registry", "apt-get install mmdebstrap")
     )
+    checks.append(check_runc_build())
     checks.append(check_inotify(facts))
     return checks
 
@@ -154,6 +156,18 @@ def check_program(name: str, why: str, fix: str) -> Check:
     if path:
         return Check(name, OK, path)
     return Check(name, WARN, f"not found ({why})", fix)
+
+
+def check_runc_build() -> Check:
+    problem = containerd.runc_build_problem()
+    if problem is None:
+        return Check("runc build", OK, "a C compiler and static libseccomp")
+    return Check(
+        "runc build",
+        WARN,
+        f"{problem} (runc for the nodes of Kubernetes {containerd.runc_built_from()} is built with cgo and libseccomp)",
+        containerd.RUNC_BUILD_TOOLS,
+    )
 
 
 def check_inotify(facts: EngineFacts | None) -> Check:

@@ -14,7 +14,7 @@ from string import Template
 
 from docker.errors import DockerException
 
-from tasks import debian, oci
+from tasks import containerd, debian, oci
 from tasks.artifacts import ArtifactSet
 from tasks.console import CONSOLE, byte_progress
 from tasks.engine import Engine
@@ -24,10 +24,12 @@ from tasks.settings import Settings
 
 NODE_DIR = IMAGES_DIR / "node"
 CUSTOMIZE_HOOK = NODE_DIR / "customize-hook.sh"
-# containerd 2.x comes from forky (Kubernetes 1.34/1.35 want 1.7.28+ or 2.x;
-# trixie has 1.7.24), systemd from trixie: forky's systemd (258+) refuses to
-# boot on cgroup v1 hosts.
-CONTAINERD_SUITE = "forky"
+# containerd 2.1, runc and the CNI plugins come from forky (Kubernetes 1.34
+# and 1.35 want containerd 1.7.28+ or 2.x; trixie has 1.7.24), systemd from
+# trixie: forky's systemd (258+) refuses to boot on cgroup v1 hosts. Where
+# Kubernetes wants a newer containerd than forky's, the node image has it in a
+# layer of its own over the base (tasks/containerd.py).
+CONTAINERD_SUITE = containerd.DEBIAN_SUITE
 NODE_PACKAGES = [
     "systemd",
     "systemd-sysv",
@@ -96,11 +98,12 @@ def tag(settings: Settings, artifacts: ArtifactSet) -> str:
 
 
 def build_archive(settings: Settings, artifacts: ArtifactSet) -> None:
+    runtime = containerd.for_kubernetes(artifacts.version)
     pause = artifacts.images()["pause"]
-    containerd = Template((NODE_DIR / "containerd.toml").read_text()).substitute(pause_image=pause)
+    config_toml = Template((NODE_DIR / "containerd.toml").read_text()).substitute(pause_image=pause)
     files = [
         *(oci.FileEntry(f"usr/bin/{name}", source=artifacts.binary(name), mode=0o755) for name in NODE_BINARIES),
-        oci.FileEntry("etc/containerd/config.toml", data=containerd.encode()),
+        oci.FileEntry("etc/containerd/config.toml", data=config_toml.encode()),
         oci.FileEntry("etc/kubeadm-local-cluster/version", data=f"{artifacts.version}\n".encode()),
     ]
     images = tuple(
@@ -115,16 +118,41 @@ def build_archive(settings: Settings, artifacts: ArtifactSet) -> None:
             "io.kubeadm-local-cluster.role": "node-image",
             "io.kubeadm-local-cluster.kubernetes-version": artifacts.version,
             "io.kubeadm-local-cluster.debian-suite": base_suite(settings),
+            **runtime_labels(runtime),
         },
     )
+    # A built containerd and runc: a layer of their own, over Debian's files,
+    # the same for every Kubernetes version that runs them (the engine keeps it once).
+    built = [oci.Layer(files=containerd.node_files(runtime))] if runtime.built else []
     image_id = oci.write_image(
         archive_path(artifacts),
         [tag(settings, artifacts)],
-        [oci.Layer(tar=base_path(base_suite(settings))), oci.Layer(files=tuple(files)), oci.Layer(files=images)],
+        [
+            oci.Layer(tar=base_path(base_suite(settings))),
+            *built,
+            oci.Layer(files=tuple(files)),
+            oci.Layer(files=images),
+        ],
         config,
     )
     described = {"id": image_id, "tag": tag(settings, artifacts)}
     (artifacts.root / "node-image.json").write_text(json.dumps(described) + "\n")
+
+
+def runtime_labels(runtime: containerd.Runtime) -> dict[str, str]:
+    """Labels naming a built containerd and runc (Debian's left the image as it was)."""
+    if not runtime.built:
+        return {}
+    return {
+        "io.kubeadm-local-cluster.containerd-version": runtime.containerd,
+        "io.kubeadm-local-cluster.runc-version": runtime.runc or f"{runtime.runc_version} (Debian)",
+    }
+
+
+def runtime_inputs(artifacts: ArtifactSet) -> list[Path]:
+    """The built containerd and runc this version's node image holds (none: Debian's)."""
+    runtime = containerd.for_kubernetes(artifacts.version)
+    return [entry.source for entry in containerd.node_files(runtime) if entry.source is not None]
 
 
 def _image_role(archive: Path) -> str:

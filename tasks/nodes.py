@@ -17,7 +17,6 @@ from tasks.errors import UserError
 from tasks.naming import Names
 from tasks.objects import Objects
 from tasks.settings.custom import ports_of
-from tasks.versions import Version
 
 BOOT_TIMEOUT = 180
 # Short-lived containers of ours that an interrupted run may leave behind.
@@ -83,13 +82,6 @@ def create_nodes(cluster: Cluster) -> None:
     if restart_stopped(cluster):
         return
     remove_nodes(cluster.objects)
-    if Version.parse(cluster.artifacts.version) >= Version(1, 36, 0):
-        # containerd's own support table: Kubernetes 1.36 wants 2.2+; Debian has 2.1.
-        log.warning(
-            "Kubernetes %s is newer than the nodes' containerd 2.1 is supported for (2.2+ wanted); "
-            "it came up in our tests, but use v1.35 or older for a supported pair",
-            cluster.artifacts.version,
-        )
     start_nodes(cluster, lambda spec: node_image.tag(cluster.settings, cluster.artifacts))
     cluster.made = True
 

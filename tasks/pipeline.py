@@ -12,7 +12,7 @@ import functools
 from doit.tools import config_changed
 
 from tasks import artifacts as art
-from tasks import context, doctor, e2e, e2e_artifacts, node_image
+from tasks import containerd, context, doctor, e2e, e2e_artifacts, node_image
 from tasks.console import CONSOLE
 from tasks.errors import UserError
 from tasks.gobuild import KUBERNETES_COMMANDS
@@ -217,6 +217,12 @@ def task_crictl(artifacts: art.ArtifactSet):
     yield task
 
 
+@needed_by_artifacts
+def task_containerd(artifacts: art.ArtifactSet):
+    """containerd and runc for the nodes, built where Debian's are too old for this Kubernetes (tasks/containerd.py)"""
+    yield from containerd.task_dicts(containerd.for_kubernetes(artifacts.version))
+
+
 def task_kube_proxy_base():
     """a small Debian root filesystem with iptables and conntrack for kube-proxy's image"""
     suite = node_image.base_suite(context.settings())
@@ -272,7 +278,7 @@ def task_artifacts():
     return {
         "basename": "artifacts",
         "actions": None,
-        "task_dep": ["kubernetes", "images", "crictl"],
+        "task_dep": ["kubernetes", "images", "crictl", "containerd"],
         "params": flag_params(),
     }
 

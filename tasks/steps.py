@@ -11,6 +11,7 @@ from doit.tools import config_changed
 from tasks import artifacts as art
 from tasks import (
     clusters,
+    containerd,
     context,
     export_logs,
     kubeadm,
@@ -68,6 +69,7 @@ def task_node_base(artifacts: art.ArtifactSet):
 def task_node_image(artifacts: art.ArtifactSet):
     """the node image: the base plus this version's binaries and preloaded images"""
     settings = context.settings()
+    runtime = containerd.for_kubernetes(artifacts.version)
     yield {
         "basename": "node-image",
         "actions": [(step(node_image.build_archive), [settings, artifacts])],
@@ -75,12 +77,16 @@ def task_node_image(artifacts: art.ArtifactSet):
         "file_dep": [
             str(node_image.base_path(node_image.base_suite(settings))),
             str(node_image.NODE_DIR / "containerd.toml"),
+            *(str(path) for path in node_image.runtime_inputs(artifacts)),
             *(str(artifacts.binary(name)) for name in node_image.NODE_BINARIES),
             *(str(artifacts.image(name)) for name in art.IMAGE_BINARIES),
         ],
         "targets": [str(node_image.archive_path(artifacts)), str(artifacts.root / "node-image.json")],
         "uptodate": [config_changed(recipe(node=node_image.RECIPE, tag=node_image.tag(settings, artifacts)))],
-        "meta": {"title": f"node image for Kubernetes {artifacts.version}"},
+        "meta": {
+            "title": f"node image for Kubernetes {artifacts.version}"
+            + (f" (containerd {runtime.containerd_version})" if runtime.built else "")
+        },
     }
     yield {
         "basename": "node-image-load",
