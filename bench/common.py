@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import os
 import platform
+import subprocess
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
@@ -35,3 +36,16 @@ def record(title: str, rows: list[tuple[str, str]], notes: str = "") -> None:
         RESULTS.write_text("# Benchmarks\n\nEach section: what was measured, when, on which machine.\n\n")
     with RESULTS.open("a") as out:
         out.write(text + "\n")
+
+
+def node_memory(cluster: str) -> float:
+    """MiB the node containers of CLUSTER use, as `docker stats` counts (RSS and page cache)."""
+    out = subprocess.run(
+        ["docker", "stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}}"], capture_output=True, text=True
+    ).stdout
+    total = 0.0
+    for line in out.splitlines():
+        name, amount = line.split()[0], line.split()[1]
+        if name.endswith(f"-{cluster}"):
+            total += float(amount.rstrip("KMGiB")) * {"K": 1 / 1024, "M": 1, "G": 1024}[amount.rstrip("iB")[-1]]
+    return total

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from common import record
+from common import node_memory, record
 
 from tasks.settings.parsers import CNI_PLUGINS
 
@@ -43,18 +43,6 @@ def timed_up(version: str, plugin: str, expect: str) -> float:
     return elapsed
 
 
-def node_memory() -> float:
-    out = subprocess.run(
-        ["docker", "stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}}"], capture_output=True, text=True
-    ).stdout
-    total = 0.0
-    for line in out.splitlines():
-        name, amount = line.split()[0], line.split()[1]
-        if name.endswith(f"-{CLUSTER}"):
-            total += float(amount.rstrip("KMGiB")) * {"K": 1 / 1024, "M": 1, "G": 1024}[amount.rstrip("iB")[-1]]
-    return total
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--kubernetes-version", default="v1.34.4")
@@ -70,7 +58,7 @@ def main() -> None:
             tool("clean")
             cold.append(timed_up(args.kubernetes_version, plugin, "✓ kubeadm init"))
         time.sleep(60)
-        memory = node_memory()
+        memory = node_memory(CLUSTER)
         restored = []
         for _ in range(args.repeat):
             tool("down")

@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from common import record
+from common import node_memory, record
 
 from tasks.naming import Names
 
@@ -121,19 +121,6 @@ def steps(output: str) -> str:
     return ", ".join(f"{name} {seconds}" for name, seconds in STEP.findall(output))
 
 
-def node_memory() -> float:
-    out = subprocess.run(
-        ["docker", "stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}}"], capture_output=True, text=True
-    ).stdout
-    total = 0.0
-    for line in out.splitlines():
-        name, amount = line.split()[0], line.split()[1]
-        if name.endswith(f"-{CLUSTER}"):
-            number = float(amount.rstrip("KMGiB"))
-            total += number * {"K": 1 / 1024, "M": 1, "G": 1024}[amount.rstrip("iB")[-1]]
-    return total
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--kubernetes-version", default="v1.34.4")
@@ -166,7 +153,7 @@ def main() -> None:
     )
     measure("no-op up, 1+2", 2, lambda: None)
     time.sleep(60)
-    memory = node_memory()
+    memory = node_memory(CLUSTER)
     tool("clean")
 
     rows = [(f"{what} (median of {repeat})", f"{median(times):.1f} s") for what, times in figures.items()]

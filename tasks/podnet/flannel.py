@@ -337,6 +337,9 @@ def set_up(cluster, cidrs: dict[str, str]) -> None:
     parallel.each(node, cluster.nodes, doing="loading flannel into")
     cluster.objects.put_files(cluster.master, KUBEADM_DIR, {"kube-flannel.yaml": manifest(POD_SUBNET).encode()})
     cluster.kubectl("apply", "-f", f"{KUBEADM_DIR}/kube-flannel.yaml")
+    # Done when flanneld runs on every node, not only when a node has its
+    # conflist (what the kubelet's Ready asks).
+    cluster.kubectl("-n", "kube-flannel", "rollout", "status", "daemonset/kube-flannel-ds", "--timeout=180s")
 
 
 def _network():

@@ -82,7 +82,11 @@ def test_flannel_pods_run_what_was_built_here(flannel):
             assert container["image"].startswith("kubeadm-local-cluster/flannel:"), container["image"]
             assert container["imagePullPolicy"] == "Never"
     for node in NODES:
-        link = docker("exec", node, "ip", "-d", "link", "show", "flannel.1").stdout
+        deadline = time.monotonic() + 30  # flanneld makes it a moment after it starts
+        while "vxlan id 1" not in (link := docker("exec", node, "ip", "-d", "link", "show", "flannel.1").stdout):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(1)
         assert "vxlan id 1" in link, (node, link)
         assert docker("exec", node, "test", "!", "-e", "/etc/cni/net.d/10-bridge.conflist").returncode == 0
 

@@ -61,6 +61,14 @@ def tcp_engine():
 
 
 def test_up_and_clean_through_a_tcp_engine(shared_home, tcp_engine):
+    try:
+        up_and_clean(shared_home, tcp_engine)
+    finally:
+        # A failed run leaves nothing of its own behind (clean of nothing is a no-op).
+        local_cluster(shared_home, "clean", cluster=NAME)
+
+
+def up_and_clean(shared_home, tcp_engine):
     env = {"DOCKER_HOST": tcp_engine}
     doctor = local_cluster(shared_home, "doctor", env=env)
     assert doctor.returncode == 0, doctor.stdout + doctor.stderr
