@@ -18,10 +18,9 @@ from tasks import e2e_artifacts, node_image, oci, parallel
 from tasks.console import COMMAND, CONSOLE, log
 from tasks.errors import UserError
 from tasks.paths import state_dir
-from tasks.reup import import_command
+from tasks.reup import import_archive
 
 WORKDIR = "/e2e"
-LOAD_DIR = "/var/lib/containerd/kubeadm-local-cluster-e2e"  # the volume: not the tmpfs
 # Go's regexp: a backslash before any of these makes it literal.
 _REGEXP_SPECIAL = set("\\.+*?()|[]{}^$")
 
@@ -154,10 +153,7 @@ def load_test_images(cluster, archives: list[Path], combined: Path) -> None:
         if not stale:
             return
         log.info("loading %d test images into %s", len(stale), spec.name)
-        cluster.run(spec.name, ["mkdir", "-p", LOAD_DIR], "preparing")
-        cluster.objects.put_paths(spec.name, LOAD_DIR, {"images.tar": combined})
-        script = f"{import_command(f'{LOAD_DIR}/images.tar')}; rm -rf {LOAD_DIR}"
-        cluster.run(spec.name, ["sh", "-ec", script], "importing the test images")
+        import_archive(cluster, spec.name, combined, "importing the test images")
 
     parallel.each(load, schedulable(cluster))
 

@@ -78,7 +78,7 @@ def export(objects: Objects, settings: Settings, path: Path, deadline: int = 120
         top = archive.name.removesuffix(".tgz").removesuffix(".tar.gz") if is_archive(path) else path.name
         with tarfile.open(archive, "w:gz") as out:
             _add(out, f"{top}/settings.yaml", _SETTINGS_NOTE + render_effective(settings))
-            _add(out, f"{top}/versions.txt", _versions(objects))
+            _add(out, f"{top}/versions.txt", _versions(objects, nodes))
             master = next((n for n in nodes if n.labels.get(LABEL_ROLE) == "master"), None)
             if master is not None and master.labels.get(f"{LABEL}.state"):
                 made_with = json.dumps(json.loads(master.labels[f"{LABEL}.state"]), indent=2)
@@ -190,7 +190,7 @@ def _cluster_dump(objects: Objects, master, deadline: int) -> str:
     return result.output if result.exit_code == 0 else f"(exit {result.exit_code})\n{result.output}"
 
 
-def _versions(objects: Objects) -> str:
+def _versions(objects: Objects, nodes: list) -> str:
     lines = [f"kubeadm-local-cluster {_tool_version()}", f"python {platform.python_version()}"]
     try:
         info = objects.engine.info()
@@ -200,7 +200,7 @@ def _versions(objects: Objects) -> str:
         ]
     except (DockerException, requests.RequestException) as err:
         lines.append(f"engine: cannot ask ({err})")
-    for node in objects.nodes():
+    for node in nodes:
         lines.append(f"{node.name}: Kubernetes {node.labels.get(f'{LABEL}.kubernetes-version', '?')}")
     lines.append("each node's own versions: <node>/versions.txt")
     return "\n".join(lines) + "\n"

@@ -8,6 +8,18 @@ from tasks import node_image, oci, parallel
 from tasks.cluster import Cluster, NodeSpec
 from tasks.console import log
 
+# On the node's containerd volume: the engine's archive API cannot write into a tmpfs.
+LOAD_DIR = "/var/lib/containerd/kubeadm-local-cluster-load"
+
+
+def import_archive(cluster, node: str, archive, what: str) -> None:
+    """An image archive of this machine into NODE's containerd, through the
+    engine's archive API (a remote engine too), leaving no copy behind."""
+    cluster.run(node, ["mkdir", "-p", LOAD_DIR], "preparing")
+    cluster.objects.put_paths(node, LOAD_DIR, {archive.name: archive})
+    script = f"{import_command(f'{LOAD_DIR}/{archive.name}')}; rm -rf {LOAD_DIR}"
+    cluster.run(node, ["sh", "-ec", script], what)
+
 
 def import_command(archive: str) -> str:
     """The shell command that imports an image archive on a node into kubelet's

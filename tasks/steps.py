@@ -265,20 +265,21 @@ def task_clusters():
     return command("clusters", [run_clusters], meta={"status": False})
 
 
-def _running_master() -> Objects:
-    """The cluster's objects, when its master runs (what `kubeconfig` and `export-logs` ask)."""
+def _cluster_nodes() -> tuple[Objects, list]:
+    """The cluster's objects and its nodes, which must exist (what `kubeconfig` and `export-logs` ask)."""
     settings = context.settings()
     objects = Objects(Engine.connect(), settings.cluster.name)
-    if not objects.nodes():
+    found = objects.nodes()
+    if not found:
         raise UserError(f"cluster {settings.cluster.name} has no nodes on this engine: `local-cluster up` makes it")
-    return objects
+    return objects, found
 
 
 @step
 def print_kubeconfig():
-    objects = _running_master()
+    objects, found = _cluster_nodes()
     names = Names(context.settings().cluster.name)
-    master = next((node for node in objects.nodes() if node.name == names.master), None)
+    master = next((node for node in found if node.name == names.master), None)
     if master is None or master.status != "running":
         raise UserError(f"{names.master} is not running: `local-cluster up` starts it")
     text = kubeconfig.render_for(objects, names.master, internal=context.current().internal)
@@ -292,7 +293,7 @@ def task_kubeconfig():
 @step
 def run_export_logs(path):
     settings = context.settings()
-    objects = _running_master()
+    objects, _ = _cluster_nodes()
     target = Path(path[0]).expanduser().resolve() if path else export_logs.default_path(settings)
     if len(path or []) > 1:
         raise UserError(f"export-logs takes one path, got {len(path)}: {' '.join(path)}")

@@ -313,9 +313,6 @@ def manifest(pod_subnet: str, mtu: int = 0) -> str:
 
 # ---------------------------------------------------------------- the cluster
 
-# On the node's containerd volume: the engine's archive API cannot write into a tmpfs.
-LOAD_DIR = "/var/lib/containerd/kubeadm-local-cluster-load"
-
 
 def set_up(cluster, cidrs: dict[str, str]) -> None:
     """The image into every node's containerd (nothing is pulled), the
@@ -323,16 +320,13 @@ def set_up(cluster, cidrs: dict[str, str]) -> None:
     then the manifest. flanneld takes each node's subnet from its podCIDR."""
     from tasks import parallel
     from tasks.cluster import KUBEADM_DIR
-    from tasks.reup import import_command
+    from tasks.reup import import_archive
     from tasks.settings.parsers import POD_SUBNET, SERVICE_SUBNET
 
     def node(spec) -> None:
         cluster.objects.put_files(spec.name, KUBEADM_DIR, {"cni.env": f"SERVICE_CIDR={SERVICE_SUBNET}\n".encode()})
         cluster.run(spec.name, ["systemctl", "restart", "cni-setup.service"], "the service-range rule")
-        cluster.run(spec.name, ["mkdir", "-p", LOAD_DIR], "making the load directory")
-        cluster.objects.put_paths(spec.name, LOAD_DIR, {"flannel.tar": archive()})
-        script = f"{import_command(f'{LOAD_DIR}/flannel.tar')}; rm -rf {LOAD_DIR}"
-        cluster.run(spec.name, ["sh", "-c", script], "importing the flannel image")
+        import_archive(cluster, spec.name, archive(), "importing the flannel image")
 
     parallel.each(node, cluster.nodes, doing="loading flannel into")
     cluster.objects.put_files(cluster.master, KUBEADM_DIR, {"kube-flannel.yaml": manifest(POD_SUBNET).encode()})

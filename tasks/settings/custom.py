@@ -90,28 +90,38 @@ def _pairs(value, example: str) -> dict[str, str]:
     return result
 
 
-def feature_gates(value):
-    gates = {}
-    for gate, on in _pairs(value, "SomeGate=true,OtherGate=false").items():
-        if not re.fullmatch(r"[A-Z][A-Za-z0-9]*", gate):
-            raise ValueError(f"{gate!r} is not a feature gate name (such as InPlacePodVerticalScaling)")
+def _switches(value, example: str, name: str, not_a_name: str, label: str = "") -> dict[str, bool]:
+    """NAME=true|false pairs whose names fully match the pattern NAME."""
+    switches = {}
+    for key, on in _pairs(value, example).items():
+        if not re.fullmatch(name, key):
+            raise ValueError(f"{key!r} is not {not_a_name}")
         try:
-            gates[gate] = boolean(on)
+            switches[key] = boolean(on)
         except ValueError:
-            raise ValueError(f"feature gate {gate}: expected true or false, got {on!r}") from None
+            raise ValueError(f"{label}{key}: expected true or false, got {on!r}") from None
+    return switches
+
+
+def feature_gates(value):
+    gates = _switches(
+        value,
+        "SomeGate=true,OtherGate=false",
+        r"[A-Z][A-Za-z0-9]*",
+        "a feature gate name (such as InPlacePodVerticalScaling)",
+        "feature gate ",
+    )
     return freeze(gates)
 
 
 def runtime_config(value):
-    config = {}
-    for key, on in _pairs(value, "api/alpha=true,resource.k8s.io/v1beta1=true").items():
-        if not re.fullmatch(r"[A-Za-z0-9.-]+(/[A-Za-z0-9.-]+)*", key):
-            raise ValueError(f"{key!r} is not an API group/version (such as resource.k8s.io/v1beta1 or api/alpha)")
-        try:
-            config[key] = "true" if boolean(on) else "false"
-        except ValueError:
-            raise ValueError(f"{key}: expected true or false, got {on!r}") from None
-    return freeze(config)
+    config = _switches(
+        value,
+        "api/alpha=true,resource.k8s.io/v1beta1=true",
+        r"[A-Za-z0-9.-]+(/[A-Za-z0-9.-]+)*",
+        "an API group/version (such as resource.k8s.io/v1beta1 or api/alpha)",
+    )
+    return freeze({key: "true" if on else "false" for key, on in config.items()})
 
 
 # Flags with settings of their own, and flags `up` sets and needs as it sets them.
