@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 
@@ -53,7 +54,11 @@ def fetch(url: str, expected: str, target: Path, session: requests.Session | Non
             _download(session, url, part)
             break
         except (requests.RequestException, OSError) as err:
-            final = isinstance(err, requests.HTTPError) and err.response is not None and err.response.status_code < 500
+            # A client error, or a name that does not resolve (a machine without
+            # internet access, as ours): trying again only makes the user wait.
+            final = _unresolved(err) or (
+                isinstance(err, requests.HTTPError) and err.response is not None and err.response.status_code < 500
+            )
             if final or attempt == ATTEMPTS:
                 raise UserError(f"cannot download {url}: {_reason(err)}") from None
             log.warning("download of %s failed (%s); retrying", url, _reason(err))
@@ -66,9 +71,15 @@ def fetch(url: str, expected: str, target: Path, session: requests.Session | Non
     return target
 
 
+def _unresolved(err: Exception) -> bool:
+    return isinstance(err, requests.ConnectionError) and "NameResolutionError" in str(err)
+
+
 def _reason(err: Exception) -> str:
     if isinstance(err, requests.HTTPError) and err.response is not None:
         return f"HTTP {err.response.status_code} {err.response.reason}"
+    if _unresolved(err) and err.request is not None:
+        return f"the name {urlsplit(err.request.url).hostname} does not resolve"
     return " ".join(str(err).split())[:200]
 
 

@@ -3,8 +3,10 @@ package with its files (templates, image recipes). `cluster.cniPlugin` names
 one; a name that is not here fails at settings time.
 
 An entry says whether it is hermetic (everything it runs is built here), which
-doit tasks build what it runs, and how it is set up once every node has joined
-and has its podCIDR. "Works" is what `ready` already asks: every node Ready
+doit tasks build (or fetch) what it runs, and how it is set up once every node
+has joined and has its podCIDR. bridge and flannel are hermetic; calico and
+weave come from their pinned upstream manifests and pull their images
+(pulled.py). "Works" is what `ready` already asks: every node Ready
 (the kubelet reports NetworkReady only with a CNI config in place) and CoreDNS
 Ready (pods reach the API server through the pod network)."""
 
@@ -32,9 +34,10 @@ class PodNetwork:
 
 
 def _registry() -> dict[str, PodNetwork]:
-    from tasks.podnet import bridge, flannel
+    from tasks.podnet import bridge, calico, flannel, weave
 
-    return {network.name: network for network in (bridge.NETWORK, flannel.NETWORK)}
+    networks = (bridge.NETWORK, flannel.NETWORK, calico.NETWORK, weave.NETWORK)
+    return {network.name: network for network in networks}
 
 
 def get(name: str) -> PodNetwork:

@@ -16,10 +16,7 @@ SERVICE_SUBNET = "10.96.0.0/12"
 
 KNOWN_ADDONS = ("dashboard",)
 # One entry each in tasks/podnet/ (its registry must name the same).
-CNI_PLUGINS = ("bridge", "flannel")
-# Named by the seed, not here yet: their images cannot be built from the
-# registries these machines reach (tasks/podnet/__init__.py says more).
-CNI_PLUGINS_LATER = ("calico", "weave")
+CNI_PLUGINS = ("bridge", "flannel", "calico", "weave")
 DEBIAN_SUITES = ("auto", "trixie", "forky")
 VERSION_RE = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)(-(alpha|beta|rc)\.\d+)?$")
 
@@ -92,11 +89,6 @@ def choice(*options: str) -> Callable:
 
 
 def cni_plugin(value):
-    value = text(value)
-    if value in CNI_PLUGINS_LATER:
-        raise ValueError(
-            f"{value} is not supported yet (its images come only from a registry): use {' or '.join(CNI_PLUGINS)}"
-        )
     return choice(*CNI_PLUGINS)(value)
 
 

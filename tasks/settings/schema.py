@@ -149,7 +149,7 @@ SCHEMA: tuple[Setting, ...] = (
         "cluster.cniPlugin",
         "cni-plugin",
         cni_plugin,
-        "Pod network: " + " or ".join(CNI_PLUGINS) + " (both built here; calico and weave not yet).",
+        f"Pod network: {', '.join(CNI_PLUGINS)} (bridge and flannel built here; calico and weave pull their images).",
     ),
     Setting("cluster.noDedicated", "no-dedicated", boolean, "Let ordinary pods run on kube-master too.", "dedicated"),
     Setting(

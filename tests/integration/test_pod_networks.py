@@ -2,15 +2,18 @@
 test_snapshot.py). flannel, built here: a 1+2 cluster where a pod on each
 worker reaches the other by pod IP and a Service by DNS name, after `up`,
 after the nodes were stopped and started, and after a restore from the
-snapshot; nothing pulled; its VXLAN interface on every node."""
+snapshot; nothing pulled; its VXLAN interface on every node. calico and
+weave (pulled, not hermetic): the one line on a machine without internet."""
 
 import json
+import socket
 import subprocess
 import time
 
 import pytest
 
 from tasks.naming import Names
+from tasks.podnet import calico, weave
 from tests.integration.conftest import VERSION, Kubectl, local_cluster
 from tests.integration.test_cluster import _pod, docker, load_busybox
 
@@ -115,3 +118,30 @@ def test_traffic_flows_after_a_restore_from_the_snapshot(flannel):
     load_busybox(busybox, NODES)  # the snapshot holds the cluster as made, not what was loaded since
     start_web_and_client(kubectl)
     traffic_flows(kubectl)
+
+
+def github_resolves() -> bool:
+    try:
+        socket.getaddrinfo("raw.githubusercontent.com", 443)
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("plugin", ["calico", "weave"])
+def test_a_pulled_network_without_internet_is_one_line_before_any_node_starts(shared_home, plugin):
+    """calico and weave come from their upstream manifests and pull their
+    images: a machine that reaches neither (such as these) is told so, in one
+    line naming the images, before a node is made."""
+    if github_resolves():
+        pytest.skip("this machine reaches github.com: the manifest would be fetched")
+    cluster = f"it-{plugin}"
+    result = local_cluster(shared_home, "up", "--kubernetes-version", VERSION, "--cni-plugin", plugin, cluster=cluster)
+    assert result.returncode != 0
+    [line] = [line for line in result.stdout.splitlines() if line.startswith(f"✗ {plugin} ")]
+    upstream = {"calico": calico, "weave": weave}[plugin].UPSTREAM
+    assert f"({', '.join(upstream.images)})" in line
+    assert "does not resolve" in line and "use --cni-plugin bridge or flannel" in line
+    assert "Traceback" not in result.stdout + result.stderr
+    names = Names(cluster)
+    assert not docker("ps", "-a", "-q", "--filter", f"name={names.master}").stdout.strip()

@@ -229,16 +229,14 @@ def test_negative_node_count():
 
 def test_unknown_cni():
     assert error_of(environ={"K8S_DIND_CNI_PLUGIN": "flanel"}) == (
-        "env K8S_DIND_CNI_PLUGIN: cluster.cniPlugin: expected one of bridge, flannel, got 'flanel'; "
+        "env K8S_DIND_CNI_PLUGIN: cluster.cniPlugin: expected one of bridge, flannel, calico, weave, got 'flanel'; "
         "did you mean flannel?"
     )
 
 
-def test_calico_and_weave_are_refused_before_anything_is_built():
-    assert error_of(environ={"K8S_DIND_CNI_PLUGIN": "calico"}) == (
-        "env K8S_DIND_CNI_PLUGIN: cluster.cniPlugin: calico is not supported yet (its images come only from a "
-        "registry): use bridge or flannel"
-    )
+@pytest.mark.parametrize("plugin", ["calico", "weave"])
+def test_calico_and_weave_are_settings(plugin):
+    assert load_settings(environ={"K8S_DIND_CNI_PLUGIN": plugin}).cluster.cni_plugin == plugin
 
 
 @pytest.mark.parametrize("value", ["1.34", "v1.34.x", "latest-ish", "v1.34.4-gamma.1"])
