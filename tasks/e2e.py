@@ -14,7 +14,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tasks import e2e_artifacts, node_image, oci, parallel
+from tasks import e2e_artifacts, e2e_pulls, node_image, oci, parallel
 from tasks.console import COMMAND, CONSOLE, log
 from tasks.errors import UserError
 from tasks.paths import state_dir
@@ -203,7 +203,7 @@ def run(cluster, selection: Selection) -> Summary:
     """Run the selected tests; the summary (the caller decides the exit code)."""
     settings, artifacts = cluster.settings, cluster.artifacts
     images = e2e_artifacts.e2e_images(artifacts, conformance_only=True)
-    report = e2e_artifacts.missing_report(images.missing)
+    report = e2e_artifacts.missing_report(images.missing, e2e_artifacts.conformance_listed(artifacts))
     needed = [line for line in report if "needed by Conformance tests" in line]
     for line in needed:
         log.warning("test image missing: %s", line)
@@ -229,7 +229,7 @@ def run(cluster, selection: Selection) -> Summary:
             runner, WORKDIR, {name: artifacts.binary(name) for name in ("e2e.test", "ginkgo")}, mode=0o755
         )
         log.info("running the %s (log: %s)", selection.describe(), reports / "e2e.log")
-        with open(reports / "e2e.log", "w") as out:
+        with open(reports / "e2e.log", "w") as out, e2e_pulls.watching(cluster):
             progress = Progress(out)
             code = objects.run_attached(runner, progress)
             progress.flush()

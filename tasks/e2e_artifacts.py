@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from tasks import debian, gobuild, oci
+from tasks import debian, e2e_needs, gobuild, oci
 from tasks.artifacts import ArtifactSet, check_version
 from tasks.commands import capture, run_logged
 from tasks.errors import UserError
@@ -40,6 +40,8 @@ from tasks.paths import IMAGES_DIR, cache_dir, replacing
 
 # Changing how test artifacts are made bumps this (it is in every image's labels).
 RECIPE = "3"
+# What e2e-images.json holds: 2 added the repositories conformance tests name (e2e_needs).
+LISTING = "2"
 SUITE = "trixie"  # Debian suite of the test images' bases
 E2E_PACKAGE = "k8s.io/kubernetes/test/e2e"
 GINKGO_MODULE = "github.com/onsi/ginkgo/v2"
@@ -408,6 +410,9 @@ RECIPES: dict[str, Recipe] = {
     E2E + "agnhost": Recipe(_agnhost_layers, AGNHOST_CONFIG, "agnhost", ("agnhost",), conformance=True),
     E2E + "busybox": Recipe(_busybox_layers, oci.ImageConfig(cmd=("sh",)), "busybox", conformance=True),
     E2E + "jessie-dnsutils": Recipe(_dnsutils_layers, oci.ImageConfig(cmd=("bash",)), "dnsutils", conformance=True),
+    # jessie-dnsutils renamed in 1.35 (test/images/glibc-dns-testing: the same
+    # Dockerfile, dnsutils and CoreDNS on Debian): the DNS tests' glibc prober.
+    E2E + "glibc-dns-testing": Recipe(_dnsutils_layers, oci.ImageConfig(cmd=("bash",)), "dnsutils", conformance=True),
     E2E + "nginx": Recipe(
         _nginx_layers,
         oci.ImageConfig(cmd=("nginx", "-g", "daemon off;")),
@@ -499,10 +504,13 @@ def why_not_made(reference: str) -> str:
 
 
 def list_test_images(artifacts: ArtifactSet) -> list[str]:
-    """`e2e.test --list-images` (every image any e2e test uses), sorted, into e2e-images.json."""
+    """`e2e.test --list-images` (every image any e2e test uses), sorted, into
+    e2e-images.json, with the repositories the version's conformance tests name."""
     out = capture([str(artifacts.binary("e2e.test")), "--list-images"])
     images = parse_image_list(out)
-    image_list_path(artifacts).write_text(json.dumps({"images": images}, indent=2) + "\n")
+    conformance = e2e_needs.conformance_repositories(Path(kubernetes_facts(artifacts)["Dir"]))
+    listing = {"images": images, "conformance": conformance}
+    image_list_path(artifacts).write_text(json.dumps(listing, indent=2) + "\n")
     return images
 
 
@@ -513,6 +521,17 @@ def parse_image_list(out: str) -> list[str]:
 
 def listed_images(artifacts: ArtifactSet) -> list[str]:
     return json.loads(image_list_path(artifacts).read_text())["images"]
+
+
+def conformance_listed(artifacts: ArtifactSet) -> frozenset[str]:
+    """The repositories the version's conformance tests name (e2e_needs)."""
+    return frozenset(json.loads(image_list_path(artifacts).read_text()).get("conformance", ()))
+
+
+def for_conformance(reference: str, conformance: frozenset[str] = frozenset()) -> bool:
+    """Used by a conformance test: the version's sources say so, or our recipe does."""
+    recipe = recipe_for(reference)
+    return split_reference(reference)[0] in conformance or (recipe is not None and recipe.conformance)
 
 
 def cluster_images(artifacts: ArtifactSet) -> set[str]:
@@ -600,7 +619,8 @@ def build_test_images(
     """Everything e2e_images reports, made in order: bases, programs, archives.
     Whatever exists is kept unless force (doit tasks can use the finer steps instead)."""
     plans = image_plan(artifacts, listed_images(artifacts), suite)
-    plans = [plan for plan in plans if plan.recipe.conformance or not conformance_only]
+    conformance = conformance_listed(artifacts)
+    plans = [plan for plan in plans if for_conformance(plan.reference, conformance) or not conformance_only]
     for name in sorted({plan.recipe.base for plan in plans if plan.recipe.base}):
         if force or not base_path(name, suite).exists():
             build_base(name, suite)
@@ -630,11 +650,12 @@ def e2e_images(artifacts: ArtifactSet, conformance_only: bool = False) -> E2EIma
     conformance_only), and the listed images that are neither made nor
     preloaded by the cluster (pause is: the node image carries it)."""
     provided = cluster_images(artifacts)
+    conformance = conformance_listed(artifacts)
     archives, missing = [], []
     for reference in listed_images(artifacts):
         archive = archive_path(artifacts, reference)
         recipe = recipe_for(reference)
-        if recipe is not None and conformance_only and not recipe.conformance:
+        if recipe is not None and conformance_only and not for_conformance(reference, conformance):
             continue
         if recipe is not None and archive.exists():
             archives.append(archive)
@@ -673,9 +694,17 @@ def combine_archives(archives: list[Path], target: Path) -> None:
                     out.addfile(member, source.extractfile(member) if member.isfile() else None)
 
 
-def missing_report(missing: list[str]) -> list[str]:
-    """One line per missing image: the reference and why (those Conformance tests use first)."""
-    needed = [ref for ref in missing if (recipe := recipe_for(ref)) is not None and recipe.conformance]
-    lines = [f"{ref}: needed by Conformance tests, not built yet" for ref in needed]
+def missing_report(missing: list[str], conformance: frozenset[str] = frozenset()) -> list[str]:
+    """One line per missing image: the reference and why (those Conformance tests
+    use first). An image that is not made on purpose (NOT_MADE: credentials,
+    kernel features) is not "needed": the tests that use it are not conformance
+    tests, even when they share a file with one."""
+    needed = [ref for ref in missing if for_conformance(ref, conformance) and not _not_made_on_purpose(ref)]
+    lines = [f"{ref}: needed by Conformance tests, not made here ({why_not_made(ref)})" for ref in needed]
     lines += [f"{ref}: {why_not_made(ref)}" for ref in missing if ref not in needed]
     return lines
+
+
+def _not_made_on_purpose(reference: str) -> bool:
+    repository = split_reference(reference)[0]
+    return repository in NOT_MADE or any(repository.startswith(prefix) for prefix in NOT_MADE_PREFIXES)

@@ -342,7 +342,7 @@ def task_test_images(artifacts: art.ArtifactSet):
             *(str(p) for p in sorted(e2e_artifacts.IMAGE_FILES.rglob("*")) if p.is_file()),
         ],
         "targets": [str(e2e.combined_archive(artifacts))],
-        "uptodate": [config_changed(recipe(e2e=e2e_artifacts.RECIPE))],
+        "uptodate": [config_changed(recipe(e2e=e2e_artifacts.RECIPE, listing=e2e_artifacts.LISTING))],
         "meta": {"title": f"conformance test images for Kubernetes {artifacts.version}"},
     }
 
