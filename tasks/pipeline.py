@@ -349,4 +349,10 @@ def task_test_images(artifacts: art.ArtifactSet):
 
 def task_e2e_artifacts():
     """everything a conformance run needs besides the cluster"""
-    return {"basename": "e2e-artifacts", "actions": None, "task_dep": ["e2e-binaries", "test-images"]}
+    # The settings' flags too: `e2e-artifacts --kubernetes-version v1.35.4`, as `artifacts` takes them.
+    return {
+        "basename": "e2e-artifacts",
+        "actions": None,
+        "task_dep": ["e2e-binaries", "test-images"],
+        "params": flag_params(),
+    }

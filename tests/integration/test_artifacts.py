@@ -17,8 +17,8 @@ from tests.integration.conftest import VERSION, local_cluster
 
 pytestmark = pytest.mark.integration
 
-# v1.34.x is the release the cluster tests use; more versions (e.g. the
-# current stable) can be added with LOCAL_CLUSTER_TEST_VERSIONS=v1.37.2,...
+# VERSION (the default, stable) is the release the cluster tests use; more
+# versions can be added with LOCAL_CLUSTER_TEST_VERSIONS=v1.34.4,...
 VERSIONS = [VERSION, *filter(None, os.environ.get("LOCAL_CLUSTER_TEST_VERSIONS", "").split(","))]
 VERSION_COMMANDS = {
     "kubeadm": ["version", "-o", "short"],
