@@ -40,8 +40,9 @@ from tasks.paths import IMAGES_DIR, cache_dir, replacing
 
 # Changing how test artifacts are made bumps this (it is in every image's labels).
 RECIPE = "3"
-# What e2e-images.json holds: 2 added the repositories conformance tests name (e2e_needs).
-LISTING = "2"
+# Which test images are made: 2 added the repositories conformance tests name
+# (e2e_needs), 3 the test etcd whatever the cluster's tag.
+LISTING = "3"
 SUITE = "trixie"  # Debian suite of the test images' bases
 E2E_PACKAGE = "k8s.io/kubernetes/test/e2e"
 GINKGO_MODULE = "github.com/onsi/ginkgo/v2"
@@ -535,9 +536,13 @@ def for_conformance(reference: str, conformance: frozenset[str] = frozenset()) -
 
 
 def cluster_images(artifacts: ArtifactSet) -> set[str]:
-    """Images the node image already preloads (kubeadm's list: pause, and etcd when the tags agree)."""
+    """Images every node already holds (kubeadm's list: pause, kube-proxy). Not
+    etcd and the control plane's: only the master has them, and test pods run
+    on the workers (1.37's test etcd is the cluster's own tag, 3.7.0-0)."""
+    from tasks.node_image import MASTER_ONLY_IMAGES
+
     try:
-        return set(artifacts.images().values())
+        return {ref for name, ref in artifacts.images().items() if name not in MASTER_ONLY_IMAGES}
     except (OSError, ValueError, KeyError):
         return set()
 

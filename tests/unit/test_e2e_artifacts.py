@@ -246,3 +246,16 @@ def test_combined_archive_holds_every_image_and_each_layer_once(isolated_home, t
     assert layers <= set(names)
     # Both nginx tags share their two layers; nonewprivs has two of its own.
     assert len(layers) == 4
+
+
+def test_the_test_etcd_is_made_even_when_the_cluster_runs_the_same_tag(isolated_home):
+    """1.37: the sample API server's etcd is 3.7.0-0, the cluster's own; but only
+    the master holds the cluster's, and the test's pods run on the workers."""
+    artifacts = ArtifactSet("v1.37.2")
+    artifacts.root.mkdir(parents=True, exist_ok=True)
+    artifacts.image_list.write_text(
+        json.dumps({"images": ["registry.k8s.io/etcd:3.7.0-0", "registry.k8s.io/pause:3.10.1"]})
+    )
+    listed = ["registry.k8s.io/etcd:3.7.0-0", "registry.k8s.io/pause:3.10.1"]
+    plans = {plan.reference for plan in e2e.image_plan(artifacts, listed)}
+    assert plans == {"registry.k8s.io/etcd:3.7.0-0"}
