@@ -13,6 +13,7 @@ import contextlib
 import json
 import threading
 
+from tasks import pull_errors
 from tasks.cluster import ADMIN_CONF
 from tasks.console import log
 
@@ -23,24 +24,26 @@ PULL_FAILURES = ("ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "Inval
 
 
 def stuck_pulls(pods: dict) -> list[tuple[str, str, str, str]]:
-    """(namespace, pod, image, reason) for each container of `kubectl get pods
+    """(namespace, pod, image, why) for each container of `kubectl get pods
     -A -o json` waiting on an image it could not get."""
     found = []
     for pod in pods.get("items", []):
         meta, status = pod.get("metadata", {}), pod.get("status", {})
         statuses = status.get("initContainerStatuses", []) + status.get("containerStatuses", [])
         for container in statuses:
-            reason = ((container.get("state") or {}).get("waiting") or {}).get("reason", "")
+            waiting = (container.get("state") or {}).get("waiting") or {}
+            reason = waiting.get("reason", "")
             if reason in PULL_FAILURES:
-                found.append((meta.get("namespace", ""), meta.get("name", ""), container.get("image", ""), reason))
+                why = f"{reason}: {pull_errors.cause(waiting['message'])}" if waiting.get("message") else reason
+                found.append((meta.get("namespace", ""), meta.get("name", ""), container.get("image", ""), why))
     return found
 
 
 def report(stuck: tuple[str, str, str, str]) -> str:
-    namespace, pod, image, reason = stuck
+    namespace, pod, image, why = stuck
     return (
-        f"pod {namespace}/{pod} cannot get the image {image} ({reason}): the test whose namespace is "
-        f"{namespace} will wait for it until its timeout (no node has it and none can pull it)"
+        f"pod {namespace}/{pod} cannot get the image {image} ({why}): the test whose namespace is "
+        f"{namespace} waits for it until its timeout"
     )
 
 

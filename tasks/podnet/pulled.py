@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from tasks import pull_errors
 from tasks.errors import UserError
 from tasks.paths import cache_dir
 
@@ -108,24 +109,12 @@ def check_pull(upstream: Upstream, cluster, missing: list[str]) -> None:
     result = cluster.objects.exec(cluster.master, ["crictl", "pull", missing[0]], deadline=PULL_DEADLINE)
     if result.exit_code == 0:
         return
-    reason = f"no answer within {PULL_DEADLINE}s" if result.exit_code == 124 else _last_line(result.output)
+    reason = f"no answer within {PULL_DEADLINE}s" if result.exit_code == 124 else pull_errors.cause(result.output)
     raise UserError(
         f"{upstream.title()} needs images the nodes do not have and cannot pull ({missing[0]}: {reason}): "
         f"{', '.join(missing)}; provide them with `docker pull` where a registry is reachable and "
         f"`local-cluster load {' '.join(missing)}`, or use --cni-plugin {HERMETIC} (built here, nothing pulled)"
     )
-
-
-def _last_line(output: str) -> str:
-    """crictl's last line, its cause only: a pull's error wraps the network's
-    (`... failed to do request: Head "https://...": dial tcp: lookup quay.io: no such host`)."""
-    lines = [line.strip() for line in output.splitlines() if line.strip()]
-    line = lines[-1] if lines else "no output"
-    line = line[line.index("msg=") + 5 :].rstrip('"') if "msg=" in line else line
-    for cause in ("dial tcp: ", "failed to do request: "):
-        if cause in line:
-            return line[line.index(cause) :].replace('\\"', '"')[:200]
-    return line[:200]
 
 
 def set_up(upstream: Upstream, cluster) -> None:

@@ -81,7 +81,15 @@ STUCK = {
                     {
                         "name": "querier",
                         "image": "registry.k8s.io/e2e-test-images/glibc-dns-testing:2.1.1",
-                        "state": {"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image"}},
+                        "state": {
+                            "waiting": {
+                                "reason": "ImagePullBackOff",
+                                "message": 'Back-off pulling image "registry.k8s.io/e2e-test-images/glibc-dns-'
+                                'testing:2.1.1": ErrImagePull: failed to pull and unpack image: failed to resolve '
+                                'image: failed to do request: Head "https://registry.k8s.io/v2/...": dial tcp: '
+                                "lookup registry.k8s.io on 10.192.0.1:53: no such host",
+                            }
+                        },
                     },
                     {"name": "webserver", "image": "agnhost:2.59", "state": {"running": {}}},
                 ],
@@ -94,7 +102,12 @@ STUCK = {
 
 def test_a_pod_waiting_on_a_failed_pull_is_found():
     assert e2e_pulls.stuck_pulls(STUCK) == [
-        ("dns-3127", "dns-test-5f2c", "registry.k8s.io/e2e-test-images/glibc-dns-testing:2.1.1", "ImagePullBackOff")
+        (
+            "dns-3127",
+            "dns-test-5f2c",
+            "registry.k8s.io/e2e-test-images/glibc-dns-testing:2.1.1",
+            "ImagePullBackOff: dial tcp: lookup registry.k8s.io on 10.192.0.1:53: no such host",
+        )
     ]
     assert e2e_pulls.stuck_pulls({"items": []}) == []
 
@@ -124,7 +137,7 @@ def test_the_watcher_says_it_once_per_pod_and_image(monkeypatch, caplog):
     lines = [r.getMessage() for r in caplog.records if "cannot get the image" in r.getMessage()]
     assert lines == [
         "pod dns-3127/dns-test-5f2c cannot get the image registry.k8s.io/e2e-test-images/glibc-dns-testing:2.1.1 "
-        "(ImagePullBackOff): the test whose namespace is dns-3127 will wait for it until its timeout "
-        "(no node has it and none can pull it)"
+        "(ImagePullBackOff: dial tcp: lookup registry.k8s.io on 10.192.0.1:53: no such host): the test whose "
+        "namespace is dns-3127 waits for it until its timeout"
     ]
     assert len(said) == 1
