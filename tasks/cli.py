@@ -23,15 +23,15 @@ from doit.doit_cmd import DoitMain
 from tasks import context, pipeline, steps
 from tasks.console import CONSOLE, log
 from tasks.engine import Engine, engine_host
-from tasks.errors import UserError
+from tasks.errors import SettingsError, UserError
 from tasks.lock import EngineLock, RunLock
 from tasks.paths import lock_file, state_dir
-from tasks.settings import invocation_from_env, load_settings, parse_flags
+from tasks.settings import INVOCATION_OPTIONS, invocation_from_env, load_settings, parse_flags
 
 # Commands that only read doit's database need not wait for a running `up`.
 READ_ONLY_COMMANDS = {"list", "info", "dumpdb", "help", "tabcompletion"}
 # Tasks that drive clusters on the engine: one run at a time per engine.
-ENGINE_TASKS = {"up", "reup", "down", "clean", "e2e", "e2e-serial"}
+ENGINE_TASKS = {"up", "reup", "down", "clean", "e2e", "e2e-serial", "load"}
 RUN_LOCK: RunLock | None = None
 ENGINE_LOCK: RunLock | None = None
 
@@ -75,6 +75,9 @@ class _LocalClusterLoader:
         flags, invocation, rest = parse_flags(pos_args) if runs_tasks else ({}, {}, pos_args)
         settings = load_settings(flags)
         invocation = {**invocation_from_env(os.environ), **invocation}
+        for option, (owner, _) in INVOCATION_OPTIONS.items():
+            if option in invocation and owner not in rest[:1]:
+                raise SettingsError(f"--{option} goes with `{owner}` only")
         CONSOLE.configure(settings.verbose, output=settings.output)
         context.set_run(
             context.Run(
@@ -83,6 +86,8 @@ class _LocalClusterLoader:
                 retain=invocation.get("retain", False),
                 everything=invocation.get("all", False),
                 internal=invocation.get("internal", False),
+                archive=invocation.get("archive", ""),
+                nodes=invocation.get("nodes", ""),
                 tasks=tuple(rest),
             )
         )

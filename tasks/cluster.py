@@ -137,7 +137,49 @@ def pick_subnet(settings: Settings, objects: Objects) -> str:
     raise UserError("no free /16 is left in 10.192.0.0-10.255.0.0 for the nodes: set dind.subnet to a free network")
 
 
-class Cluster:
+class NodeCommands:
+    """Commands on a cluster's nodes, by name. All it needs is the cluster's
+    Objects: `load` uses it on whatever nodes a cluster has, made for any settings."""
+
+    def __init__(self, objects: Objects):
+        self.objects = objects
+
+    def run(self, node: str, argv: list[str], what: str) -> str:
+        """argv on the node; its output at verbosity 2; a UserError with the last lines on failure."""
+        log.log(COMMAND, "[%s] $ %s", node, " ".join(argv))
+        tail: deque[str] = deque(maxlen=30)
+
+        def line(text: str) -> None:
+            tail.append(text)
+            if CONSOLE.verbosity >= 2:
+                CONSOLE.emit(f"    [{node}] {text}")
+
+        result = self.objects.exec(node, argv, on_line=line)
+        if result.exit_code != 0:
+            if CONSOLE.verbosity < 2:
+                CONSOLE.emit(f"--- last lines of {what} on {node}:")
+                for text in tail:
+                    CONSOLE.emit(f"    {text}")
+            if result.exit_code == 124:  # timeout(1): the deadline of Objects.exec passed
+                raise UserError(f"{what} on {node} did not finish in time and was stopped")
+            if result.exit_code < 0:
+                raise UserError(f"{what} on {node} ended, but the engine cannot tell how (no exit code)")
+            raise UserError(f"{what} failed on {node} (exit {result.exit_code})")
+        return result.output
+
+    def image_ids(self, node: str) -> dict[str, str]:
+        """{tag: image ID} of what containerd on the node holds."""
+        listed = json.loads(self.run(node, ["crictl", "images", "-o", "json"], "listing images"))["images"]
+        return {tag: image["id"] for image in listed for tag in image.get("repoTags") or []}
+
+    def has_file(self, node: str, path: str) -> bool:
+        try:
+            return self.objects.exec(node, ["test", "-e", path], deadline=30).exit_code == 0
+        except (EngineError, DockerException, requests.RequestException):
+            return False
+
+
+class Cluster(NodeCommands):
     def __init__(
         self,
         settings: Settings,
@@ -173,43 +215,8 @@ class Cluster:
     def workers(self) -> list[NodeSpec]:
         return [n for n in self.nodes if n.role == "worker"]
 
-    # -- commands on nodes
-    def run(self, node: str, argv: list[str], what: str) -> str:
-        """argv on the node; its output at verbosity 2; a UserError with the last lines on failure."""
-        log.log(COMMAND, "[%s] $ %s", node, " ".join(argv))
-        tail: deque[str] = deque(maxlen=30)
-
-        def line(text: str) -> None:
-            tail.append(text)
-            if CONSOLE.verbosity >= 2:
-                CONSOLE.emit(f"    [{node}] {text}")
-
-        result = self.objects.exec(node, argv, on_line=line)
-        if result.exit_code != 0:
-            if CONSOLE.verbosity < 2:
-                CONSOLE.emit(f"--- last lines of {what} on {node}:")
-                for text in tail:
-                    CONSOLE.emit(f"    {text}")
-            if result.exit_code == 124:  # timeout(1): the deadline of Objects.exec passed
-                raise UserError(f"{what} on {node} did not finish in time and was stopped")
-            if result.exit_code < 0:
-                raise UserError(f"{what} on {node} ended, but the engine cannot tell how (no exit code)")
-            raise UserError(f"{what} failed on {node} (exit {result.exit_code})")
-        return result.output
-
     def kubectl(self, *args: str) -> str:
         return self.run(self.master, ["kubectl", f"--kubeconfig={ADMIN_CONF}", *args], f"kubectl {args[0]}")
-
-    def image_ids(self, node: str) -> dict[str, str]:
-        """{tag: image ID} of what containerd on the node holds."""
-        listed = json.loads(self.run(node, ["crictl", "images", "-o", "json"], "listing images"))["images"]
-        return {tag: image["id"] for image in listed for tag in image.get("repoTags") or []}
-
-    def has_file(self, node: str, path: str) -> bool:
-        try:
-            return self.objects.exec(node, ["test", "-e", path], deadline=30).exit_code == 0
-        except (EngineError, DockerException, requests.RequestException):
-            return False
 
     @functools.cached_property
     def config(self) -> str:

@@ -5,11 +5,16 @@ and a container run to the end with its output followed."""
 from __future__ import annotations
 
 import codecs
+import contextlib
 import io
+import os
 import tarfile
 import tempfile
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from docker.errors import APIError, NotFound
 
@@ -24,6 +29,94 @@ EXEC_DEADLINE = 600
 class ExecResult:
     exit_code: int
     output: str
+
+
+@dataclass(frozen=True)
+class Blob:
+    """SIZE bytes of an open file, from its start, to put into containers:
+    each reader reads at an offset of its own, so threads can send the same
+    bytes to several containers at once (one image to every node)."""
+
+    file: BinaryIO
+    size: int
+
+    @classmethod
+    @contextlib.contextmanager
+    def of_file(cls, path: Path) -> Iterator[Blob]:
+        with open(path, "rb") as file:
+            yield cls(file, os.fstat(file.fileno()).st_size)
+
+    def reader(self) -> _BlobReader:
+        return _BlobReader(self.file, self.size)
+
+
+class _BlobReader:
+    def __init__(self, file: BinaryIO, size: int):
+        self.file, self.size, self.offset = file, size, 0  # the file, not its number: it stays open
+
+    def read(self, size: int = -1) -> bytes:
+        left = self.size - self.offset
+        data = os.pread(self.file.fileno(), left if size < 0 else min(size, left), self.offset)
+        self.offset += len(data)
+        return data
+
+
+class TarStream:
+    """A tar archive of (name, size, reader) members, made as it is read: an
+    HTTP body for the engine's archive API. Its length is known up front, so
+    the request has a Content-Length (requests would send it chunked otherwise)."""
+
+    CHUNK = 1 << 20
+
+    def __init__(self, members: list[tuple[str, int, object]], mode: int = 0o644):
+        self._parts = self._generate(members, mode)
+        self._part, self._offset = b"", 0
+        self.total = sum(len(self._header(n, s, mode)) + _padded(s) for n, s, _ in members) + 2 * tarfile.BLOCKSIZE
+
+    def __len__(self) -> int:
+        return self.total
+
+    @staticmethod
+    def _header(name: str, size: int, mode: int) -> bytes:
+        info = tarfile.TarInfo(name)
+        info.size, info.mode, info.uid, info.gid, info.uname, info.gname = size, mode, 0, 0, "root", "root"
+        info.mtime = int(time.time())
+        return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+
+    def _generate(self, members, mode: int) -> Iterator[bytes]:
+        for name, size, reader in members:
+            yield self._header(name, size, mode)
+            left = size
+            while left:
+                chunk = reader.read(min(self.CHUNK, left))
+                if not chunk:
+                    # A file that shrank would make a tar the engine reads wrongly.
+                    raise EngineError(f"{name} ended {left} bytes early (changed while being sent?)")
+                left -= len(chunk)
+                yield chunk
+            if _padded(size) > size:
+                yield tarfile.NUL * (_padded(size) - size)
+        yield tarfile.NUL * (2 * tarfile.BLOCKSIZE)  # the end-of-archive marker
+
+    def read(self, size: int = -1) -> bytes:
+        # Slices of the current part, never a buffer sliced again at each read:
+        # HTTP clients read a few kilobytes at a time from megabyte parts.
+        pieces = []
+        while size != 0:
+            if self._offset == len(self._part):
+                self._part, self._offset = next(self._parts, None), 0
+                if self._part is None:
+                    self._part = b""
+                    break
+            end = len(self._part) if size < 0 else min(len(self._part), self._offset + size)
+            pieces.append(self._part[self._offset : end])
+            size -= (end - self._offset) if size > 0 else 0
+            self._offset = end
+        return b"".join(pieces)
+
+
+def _padded(size: int) -> int:
+    return -(-size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
 
 
 class ContainerIO:
@@ -75,18 +168,16 @@ class ContainerIO:
         except APIError as err:
             raise EngineError(f"cannot put {', '.join(files)} into {name}:{directory}: {_short(str(err))}") from None
 
-    def put_paths(self, name: str, directory: str, files: dict[str, Path], mode: int = 0o644) -> None:
-        """Large files into a container, streamed from a temporary tar on disk."""
-        with tempfile.TemporaryFile() as buffer:
-            with tarfile.open(fileobj=buffer, mode="w") as tar:
-                for path, source in files.items():
-                    info = tar.gettarinfo(str(source), arcname=path)
-                    info.mode, info.uid, info.gid, info.uname, info.gname = mode, 0, 0, "root", "root"
-                    with open(source, "rb") as data:
-                        tar.addfile(info, data)
-            buffer.seek(0)
+    def put_paths(self, name: str, directory: str, files: dict[str, Path | Blob], mode: int = 0o644) -> None:
+        """Large files (or Blobs) into a container, streamed as a tar made on
+        the fly: nothing is written on this machine, however large they are."""
+        with contextlib.ExitStack() as stack:
+            members = []
+            for path, source in files.items():
+                blob = source if isinstance(source, Blob) else stack.enter_context(Blob.of_file(source))
+                members.append((path, blob.size, blob.reader()))
             try:
-                self.client.api.put_archive(name, directory, buffer)
+                self.client.api.put_archive(name, directory, TarStream(members, mode))
             except APIError as err:
                 raise EngineError(
                     f"cannot put {', '.join(files)} into {name}:{directory}: {_short(str(err))}"

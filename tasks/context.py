@@ -17,6 +17,8 @@ class Run:
     retain: bool = False
     everything: bool = False  # `clean --all`
     internal: bool = False  # `kubeconfig --internal`
+    archive: str = ""  # `load --archive FILE`
+    nodes: str = ""  # `load --nodes NAME,...`: the nodes to load into, as given
     tasks: tuple[str, ...] = ()  # what was asked for: `reup` changes how nodes match
     _kubernetes_version: str | None = None
     # What steps of this run share (one engine connection, say), made on first use.

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -134,6 +134,23 @@ class Engine:
             return self.client.images.get(ref).id
         except ImageNotFound:
             return None
+
+    def image_summary(self, ref: str) -> tuple[str, int] | None:
+        """(ID, size in bytes) of ref in the engine; None when it has no such image."""
+        try:
+            attrs = self.client.api.inspect_image(ref)
+        except NotFound:  # ImageNotFound, and a name the engine cannot parse
+            return None
+        except APIError as err:
+            raise EngineError(f"cannot look up image {ref}: {_short(err.explanation or str(err))}") from None
+        return attrs["Id"], int(attrs.get("Size") or 0)
+
+    def save_stream(self, ref: str) -> Iterator[bytes]:
+        """ref as a `docker save` archive, as the engine sends it (a megabyte at a time)."""
+        try:
+            return self.client.api.get_image(ref, chunk_size=1 << 20)
+        except APIError as err:
+            raise EngineError(f"the engine cannot save {ref}: {_short(err.explanation or str(err))}") from None
 
     def save_image(self, ref: str, archive) -> None:
         """ref as a `docker save` archive; pulled first when the engine lacks it."""

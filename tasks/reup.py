@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from tasks import node_image, oci, parallel
 from tasks.cluster import Cluster, NodeSpec
 from tasks.console import log
+from tasks.container_io import Blob
 
 # On the node's containerd volume: the engine's archive API cannot write into a tmpfs.
 LOAD_DIR = "/var/lib/containerd/kubeadm-local-cluster-load"
 
 
-def import_archive(cluster, node: str, archive, what: str) -> None:
-    """An image archive of this machine into NODE's containerd, through the
-    engine's archive API (a remote engine too), leaving no copy behind."""
-    cluster.run(node, ["mkdir", "-p", LOAD_DIR], "preparing")
-    cluster.objects.put_paths(node, LOAD_DIR, {archive.name: archive})
-    script = f"{import_command(f'{LOAD_DIR}/{archive.name}')}; rm -rf {LOAD_DIR}"
+def import_archive(cluster, node: str, archive: Path | Blob, what: str) -> None:
+    """An image archive (a file of this machine, or a Blob: one the engine
+    saved) into NODE's containerd, through the engine's archive API (a remote
+    engine too), leaving no copy behind, even when the import fails. What an
+    interrupted run left in the directory goes first."""
+    cluster.run(node, ["sh", "-ec", f"rm -rf {LOAD_DIR}; mkdir -p {LOAD_DIR}"], "preparing")
+    cluster.objects.put_paths(node, LOAD_DIR, {"images.tar": archive})
+    script = f"trap 'rm -rf {LOAD_DIR}' EXIT; {import_command(f'{LOAD_DIR}/images.tar')}"
     cluster.run(node, ["sh", "-ec", script], what)
 
 

@@ -16,6 +16,7 @@ from tasks import (
     export_logs,
     kubeadm,
     kubeconfig,
+    load,
     node_image,
     nodes,
     podnet,
@@ -29,6 +30,7 @@ from tasks.engine import Engine
 from tasks.errors import UserError
 from tasks.naming import Names
 from tasks.objects import Objects
+from tasks.settings import parse_flags
 from tasks.taskkit import (
     artifact_set,
     cluster_step,
@@ -307,3 +309,18 @@ def run_export_logs(path):
 
 def task_export_logs():
     return command("export-logs", [run_export_logs], pos_arg="path", meta={"status": False})
+
+
+@step
+def run_load(images):
+    # doit hands over everything after the first word, flags too (`load app:1
+    # --nodes kube-node-1`); the loader has read the flags already.
+    _, _, refs = parse_flags(images or [])
+    run = context.current()
+    objects = Objects(Engine.connect(), run.settings.cluster.name)
+    for line in load.load(objects, refs, run.archive, run.nodes):
+        CONSOLE.emit(line)
+
+
+def task_load():
+    return command("load", [run_load], pos_arg="images", meta={"title": "images into the nodes"})

@@ -16,7 +16,7 @@ from tasks import context, nodes, teardown
 from tasks.console import StatusReporter
 from tasks.errors import UserError
 from tasks.paths import dep_file
-from tasks.settings import INVOCATION_FLAGS, SCHEMA
+from tasks.settings import INVOCATION_FLAGS, INVOCATION_OPTIONS, SCHEMA
 
 COMMANDS = {
     "up": "bring the cluster up (from its snapshot when the settings match)",
@@ -27,6 +27,7 @@ COMMANDS = {
     "e2e": "run the parallel conformance tests, or those whose name contains SUBSTRING",
     "e2e-serial": "run the serial conformance tests, or those whose name contains SUBSTRING",
     "kubeconfig": "print the cluster's kubeconfig (--internal: as containers on its network reach it)",
+    "load": "images of the Docker engine (IMAGE...) or a `docker save` archive (--archive FILE) into the nodes",
     "export-logs": "every node's journals, pod logs and state, and the cluster's objects, into a .tar.gz (or DIR)",
     "config": "print the effective settings and where each came from",
     "doctor": "check that this machine and its Docker engine can run a cluster",
@@ -80,6 +81,8 @@ def flag_params() -> list[dict]:
         params.append(param)
     for flag, help_ in INVOCATION_FLAGS.items():
         params.append({"name": flag.replace("-", "_"), "long": flag, "type": bool, "default": False, "help": help_})
+    for flag, (_, help_) in INVOCATION_OPTIONS.items():
+        params.append({"name": flag.replace("-", "_"), "long": flag, "type": str, "default": "", "help": help_})
     return params
 
 

@@ -18,7 +18,16 @@ from tasks.settings.loading import (
 from tasks.settings.model import Settings
 from tasks.settings.parsers import DIGEST_LENGTHS, POD_SUBNET, SERVICE_SUBNET
 from tasks.settings.render import reference_markdown, render_effective, yaml_scalar
-from tasks.settings.schema import BY_ENV, BY_FLAG, BY_KEY, INVOCATION_FLAGS, SCHEMA, SECTIONS, Setting
+from tasks.settings.schema import (
+    BY_ENV,
+    BY_FLAG,
+    BY_KEY,
+    INVOCATION_FLAGS,
+    INVOCATION_OPTIONS,
+    SCHEMA,
+    SECTIONS,
+    Setting,
+)
 
 __all__ = [
     "BY_ENV",
@@ -26,6 +35,7 @@ __all__ = [
     "BY_KEY",
     "DIGEST_LENGTHS",
     "INVOCATION_FLAGS",
+    "INVOCATION_OPTIONS",
     "POD_SUBNET",
     "SCHEMA",
     "SECTIONS",

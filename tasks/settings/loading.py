@@ -26,6 +26,7 @@ from tasks.settings.schema import (
     DEFAULTS_FILE,
     ENV_PREFIX,
     INVOCATION_FLAGS,
+    INVOCATION_OPTIONS,
     SCHEMA,
     SECTIONS,
     flag_env,
@@ -145,13 +146,14 @@ def read_env_layer(environ: Mapping[str, str]) -> dict[str, Raw]:
     return result
 
 
-def parse_flags(args: Iterable[str]) -> tuple[dict[str, object], dict[str, bool], list[str]]:
+def parse_flags(args: Iterable[str]) -> tuple[dict[str, object], dict[str, bool | str], list[str]]:
     """Split doit task arguments into setting flags, invocation flags and the rest.
 
-    Returns ({setting key: raw value}, {invocation flag: True}, positional args).
-    `--flag value`, `--flag=value`, `--bool-flag` and its inverse are accepted."""
+    Returns ({setting key: raw value}, {invocation flag: True, or the value of
+    an invocation option}, positional args). `--flag value`, `--flag=value`,
+    `--bool-flag` and its inverse are accepted."""
     flags: dict[str, object] = {}
-    invocation: dict[str, bool] = {}
+    invocation: dict[str, bool | str] = {}
     rest: list[str] = []
     args = list(args)
     i = 0
@@ -162,13 +164,16 @@ def parse_flags(args: Iterable[str]) -> tuple[dict[str, object], dict[str, bool]
             rest.append(token)
             continue
         flag, has_value, value = token.lstrip("-").partition("=")
-        if flag in BY_FLAG and not BY_FLAG[flag].is_bool:
+        if (flag in BY_FLAG and not BY_FLAG[flag].is_bool) or flag in INVOCATION_OPTIONS:
             if not has_value:
                 if i >= len(args):
                     raise SettingsError(f"flag --{flag} needs a value")
                 value = args[i]
                 i += 1
-            flags[BY_FLAG[flag].key] = value
+            if flag in INVOCATION_OPTIONS:
+                invocation[flag] = value
+            else:
+                flags[BY_FLAG[flag].key] = value
         elif flag in BY_FLAG or flag in BY_INVERSE or flag in INVOCATION_FLAGS:
             if has_value:
                 setting = BY_FLAG.get(flag)
@@ -179,7 +184,7 @@ def parse_flags(args: Iterable[str]) -> tuple[dict[str, object], dict[str, bool]
             else:
                 flags[(BY_FLAG.get(flag) or BY_INVERSE[flag]).key] = flag in BY_FLAG
         else:
-            known = [*BY_FLAG, *BY_INVERSE, *INVOCATION_FLAGS]
+            known = [*BY_FLAG, *BY_INVERSE, *INVOCATION_FLAGS, *INVOCATION_OPTIONS]
             suggestion = _did_you_mean(flag, known).replace("mean ", "mean --")
             raise SettingsError(f"unknown flag {token.partition('=')[0]}{suggestion}")
     return flags, invocation, rest

@@ -47,6 +47,13 @@ INVOCATION_FLAGS = {
     "all": "with `clean`: every cluster on the engine, and the node images too",
     "internal": "with `kubeconfig`: the API server's address on the cluster's network, for containers there",
 }
+# Options of one command that take a value: flags only (neither settings nor
+# environment variables), and given to another command they are an error.
+# {flag: (command, help)}
+INVOCATION_OPTIONS = {
+    "archive": ("load", "with `load`: a `docker save` archive to load (its images), besides or instead of IMAGE..."),
+    "nodes": ("load", "with `load`: the nodes to load into, comma-separated (kube-master, kube-node-N); default: all"),
+}
 # The pods' and Services' address ranges (kubeadm's networking): the nodes'
 # subnet must stay clear of both.
 # ---------------------------------------------------------------- schema

@@ -215,6 +215,110 @@ def test_export_logs_of_a_healthy_cluster(custom, tmp_path):
         assert "Running" in tar.extractfile(f"{node}/crictl-ps.txt").read().decode()
 
 
+# ---------------------------------------------------------------- load (#12)
+
+# Images of this module's own, made from the busybox archive and removed at the
+# end (by tag: the same ID may be someone else's under another name). The
+# short name is the one a pod spec says and the kubelet makes whole
+# (docker.io/library/...); the archive's name is never in the engine.
+LOAD_TEST = "kubeadm-local-cluster.invalid/load-test:1"
+LOAD_SHORT = "kubeadm-local-cluster-load-test:1"
+LOAD_ARCHIVE_ONLY = "kubeadm-local-cluster.invalid/load-test-archive:1"
+UP_AGAIN = ["up", "--kubernetes-version", VERSION, "--num-nodes", "0", *CUSTOM]
+
+
+@pytest.fixture(scope="module")
+def load_test_images(busybox_archive, tmp_path_factory):
+    from tasks.oci import read_image_id, retag
+
+    work = tmp_path_factory.mktemp("load")
+    ours, archive_only = work / "ours.tar", work / "archive-only.tar"
+    retag(busybox_archive, ours, [LOAD_TEST, LOAD_SHORT])
+    retag(busybox_archive, archive_only, [LOAD_ARCHIVE_ONLY])
+    docker("load", "-i", str(ours), check=True)
+    try:
+        yield read_image_id(ours), archive_only
+    finally:
+        docker("rmi", LOAD_TEST, LOAD_SHORT)
+
+
+def _one_failure(result) -> str:
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    failures = [line for line in result.stdout.splitlines() if line.startswith(("✗", "FAILED"))]
+    assert len(failures) == 1, result.stdout
+    return failures[0]
+
+
+def _sleeper(name: str, image: str, policy: str) -> str:
+    container = {"name": "main", "image": image, "imagePullPolicy": policy, "command": ["sleep", "3600"]}
+    return json.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name},
+            "spec": {"terminationGracePeriodSeconds": 1, "containers": [container]},
+        }
+    )
+
+
+def test_load_puts_images_of_the_engine_into_the_node_and_pods_run_them(custom, load_test_images):
+    home, image_id = custom[0], load_test_images[0]
+    result = local_cluster(home, "load", LOAD_TEST, LOAD_SHORT, cluster=CLUSTER)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{LOAD_TEST}: loaded into {NAMES.master} ({LOAD_TEST}, image {image_id[7:19]})" in result.stdout
+    assert f"{LOAD_SHORT}: loaded into {NAMES.master} (docker.io/library/{LOAD_SHORT}" in result.stdout
+    kubectl = Kubectl(home, CLUSTER)
+    kubectl.apply(_sleeper("loaded-never", LOAD_TEST, "Never"))
+    kubectl.apply(_sleeper("loaded-if-not-present", LOAD_SHORT, "IfNotPresent"))  # nothing to pull from
+    kubectl("wait", "--for=condition=Ready", "pod/loaded-never", "pod/loaded-if-not-present", "--timeout=120s")
+    for pod in ("loaded-never", "loaded-if-not-present"):
+        assert kubectl.json("get", "pod", pod)["status"]["containerStatuses"][0]["imageID"] == image_id
+
+
+def test_a_second_load_says_the_node_has_it(custom, load_test_images):
+    result = local_cluster(custom[0], "load", LOAD_SHORT, cluster=CLUSTER)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{LOAD_SHORT}: already in {NAMES.master} (" in result.stdout
+
+
+def test_load_of_an_archive_into_the_nodes_named(custom, load_test_images):
+    archive = load_test_images[1]
+    result = local_cluster(custom[0], "load", "--archive", str(archive), "--nodes", "kube-master", cluster=CLUSTER)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{archive}: loaded into {NAMES.master} ({LOAD_ARCHIVE_ONLY}, image" in result.stdout
+    images = docker("exec", NAMES.master, "crictl", "images").stdout
+    assert LOAD_ARCHIVE_ONLY.split(":")[0] in images
+    # No copy is left in the node (nor on this machine: the engine's image went through an anonymous file).
+    leftovers = docker("exec", NAMES.master, "ls", "/var/lib/containerd").stdout.split()
+    assert not [name for name in leftovers if name.startswith("kubeadm-local-cluster-load")]
+
+
+def test_a_missing_image_or_node_is_one_line(custom, load_test_images):
+    home = custom[0]
+    failure = _one_failure(local_cluster(home, "load", "kubeadm-local-cluster.invalid/no-such:1", cluster=CLUSTER))
+    assert "image kubeadm-local-cluster.invalid/no-such:1 is not in the Docker engine" in failure
+    failure = _one_failure(local_cluster(home, "load", LOAD_TEST, "--nodes", "kube-node-9", cluster=CLUSTER))
+    assert f"no node kube-node-9 in cluster {CLUSTER}: its nodes are {NAMES.master}" in failure
+    failure = _one_failure(local_cluster(home, "load", LOAD_TEST, cluster="it-load-none"))
+    assert "cluster it-load-none has no nodes on this engine: `local-cluster up` makes it" in failure
+
+
+def test_loaded_images_outlive_a_restart_of_the_nodes(custom, load_test_images):
+    home = custom[0]
+    docker("stop", NAMES.master, check=True)
+    failure = _one_failure(local_cluster(home, "load", LOAD_TEST, cluster=CLUSTER))
+    assert f"the cluster is not up ({NAMES.master} is exited): `local-cluster up` starts it" in failure
+    result = local_cluster(home, *UP_AGAIN, cluster=CLUSTER)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "starting the stopped nodes" in result.stdout
+    again = local_cluster(home, "load", LOAD_TEST, LOAD_SHORT, "--archive", str(load_test_images[1]), cluster=CLUSTER)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert again.stdout.count(f"already in {NAMES.master}") == 3, again.stdout
+    kubectl = Kubectl(home, CLUSTER)
+    kubectl("wait", "--for=condition=Ready", "pod/loaded-never", "pod/loaded-if-not-present", "--timeout=180s")
+
+
 def test_clean_gives_the_users_kubeconfig_back_byte_for_byte(custom):
     home, users, env, _ = custom
     result = local_cluster(home, "clean", cluster=CLUSTER, env=env)

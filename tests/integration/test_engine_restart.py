@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tasks.naming import Names
-from tests.integration.conftest import NODE_REPOSITORY, VERSION, local_cluster, tool_environ
+from tests.integration.conftest import BUSYBOX, NODE_REPOSITORY, VERSION, local_cluster, tool_environ
 
 pytestmark = pytest.mark.integration
 
@@ -65,10 +65,18 @@ def test_engine_stopped_during_the_snapshot_is_one_line_and_up_repairs(shared_ho
     assert f"{MASTER} running" in states
 
 
-def test_up_after_an_engine_restart_starts_the_stopped_nodes(shared_home, second_engine):
+def load(home, engine, *args):
+    return local_cluster(home, "load", *args, env=engine.env(), cluster=NAME)
+
+
+def test_up_after_an_engine_restart_starts_the_stopped_nodes(shared_home, second_engine, busybox_archive):
     result = up(shared_home, second_engine)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     before = pods(second_engine)
+    # An image of the engine loaded into the node through tcp:// (a remote engine) ...
+    second_engine.docker("load", "-i", str(busybox_archive), check=True)
+    loaded = load(shared_home, second_engine, BUSYBOX)
+    assert f"{BUSYBOX}: loaded into {MASTER}" in loaded.stdout, loaded.stdout + loaded.stderr
     second_engine.restart()
     state = second_engine.docker("inspect", "--format", "{{.State.Status}}", MASTER).stdout.strip()
     assert state == "exited"
@@ -78,6 +86,9 @@ def test_up_after_an_engine_restart_starts_the_stopped_nodes(shared_home, second
     assert f"starting the stopped nodes {MASTER}" in result.stdout
     assert "✓ kubeadm init" not in result.stdout and "restoring the snapshot" not in result.stdout
     assert pods(second_engine) == before  # the same pods, not new ones
+    # ... is still there after the engine's restart.
+    again = load(shared_home, second_engine, BUSYBOX)
+    assert f"{BUSYBOX}: already in {MASTER}" in again.stdout, again.stdout + again.stderr
     host = subprocess.run(
         ["docker", "ps", "-aq", "--filter", f"label=io.kubeadm-local-cluster.cluster={NAME}"],
         capture_output=True,
