@@ -22,21 +22,23 @@ python_env() {
 # mmdebstrap makes the Debian root filesystems of the node and kube-proxy
 # images without a container registry; a Kubernetes tree's build uses rsync;
 # runc, built for the nodes of Kubernetes 1.36+ (tasks/containerd.py), needs
-# cgo and a static libseccomp.
+# cgo and a static libseccomp; busybox, built from source for the busybox
+# test image (tasks/busybox.py), needs make and a static libc (libc6-dev).
 build_tools() {
     if command -v mmdebstrap >/dev/null && command -v rsync >/dev/null && command -v gcc >/dev/null \
-        && command -v pkg-config >/dev/null && pkg-config --exists libseccomp; then
+        && command -v make >/dev/null && command -v pkg-config >/dev/null && pkg-config --exists libseccomp \
+        && [[ -f $(gcc -print-file-name=libc.a) ]]; then
         return
     fi
     if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
-        echo "warning: mmdebstrap, rsync, gcc, pkg-config or libseccomp's development files are missing:" \
-            "install them to build node images without a registry" >&2
+        echo "warning: mmdebstrap, rsync, gcc, make, libc6-dev, pkg-config or libseccomp's development files" \
+            "are missing: install them to build node and test images without a registry" >&2
         return
     fi
-    log "installing mmdebstrap, rsync and what building runc needs (gcc, pkg-config, libseccomp-dev)"
+    log "installing mmdebstrap, rsync and what building runc and busybox needs (gcc, make, libc6-dev, pkg-config, libseccomp-dev)"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mmdebstrap rsync gcc libc6-dev pkg-config libseccomp-dev \
-        >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mmdebstrap rsync gcc make libc6-dev pkg-config \
+        libseccomp-dev >/dev/null
 }
 
 engine_answers() {

@@ -62,6 +62,8 @@ def run_logged(
             out.write(f"$ {shlex.join(argv)}\n")
             process = subprocess.Popen(
                 argv,
+                # Never the terminal: a command that would ask something fails instead of waiting unseen.
+                stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 env=environ,

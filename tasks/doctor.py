@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tasks import containerd
+from tasks import busybox, containerd
 from tasks.engine import NODE_MODES, Engine, EngineError, EngineFacts
 from tasks.paths import state_dir
 
@@ -66,6 +66,7 @@ def run_checks(engine_connect: Callable[[], Engine] = Engine.connect) -> list[Ch
         check_program("mmdebstrap", "builds the node base image without a registry", "apt-get install mmdebstrap")
     )
     checks.append(check_runc_build())
+    checks.append(check_busybox_build())
     checks.append(check_inotify(facts))
     return checks
 
@@ -167,6 +168,18 @@ def check_runc_build() -> Check:
         WARN,
         f"{problem} (runc for the nodes of Kubernetes {containerd.runc_built_from()} is built with cgo and libseccomp)",
         containerd.RUNC_BUILD_TOOLS,
+    )
+
+
+def check_busybox_build() -> Check:
+    problem = busybox.build_problem()
+    if problem is None:
+        return Check("busybox build", OK, "a C compiler, make and a static C library")
+    return Check(
+        "busybox build",
+        WARN,
+        f"{problem} (the busybox test image's busybox {busybox.VERSION} is built from source)",
+        busybox.BUILD_TOOLS,
     )
 
 

@@ -15,11 +15,13 @@ Layout, beside the cluster's artifacts (ArtifactSet.root):
     e2e-images.json        what `e2e.test --list-images` says
     e2e-images-r<RECIPE>/<name>-<tag>.tar   test image archives (not in images/: the
                            node image preloads everything there)
-and Debian bases of the test images in cache/debian/e2e-<base>-<suite>.tar.
+and Debian bases of the test images in cache/debian/e2e-<base>-<suite>.tar;
+busybox (the busybox image's only program, built from source) in
+cache/busybox/<version>/ (tasks/busybox.py).
 
 Typical order: prepare_e2e_module, build_e2e_test + build_ginkgo,
 list_test_images, then build_test_images (or, step by step, the bases,
-programs and images named by image_plan), then e2e_images for the report.
+programs, busybox and images named by image_plan), then e2e_images for the report.
 """
 
 from __future__ import annotations
@@ -32,14 +34,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from tasks import debian, e2e_needs, gobuild, oci
+from tasks import busybox, debian, e2e_needs, gobuild, oci
 from tasks.artifacts import ArtifactSet, check_version
 from tasks.commands import capture, run_logged
 from tasks.errors import UserError
 from tasks.paths import IMAGES_DIR, cache_dir, replacing
 
 # Changing how test artifacts are made bumps this (it is in every image's labels).
-RECIPE = "3"
+RECIPE = "4"
 # Which test images are made: 2 added the repositories conformance tests name
 # (e2e_needs), 3 the test etcd whatever the cluster's tag.
 LISTING = "3"
@@ -236,7 +238,7 @@ def build_test_etcd(artifacts: ArtifactSet, tag: str) -> None:
 @dataclass(frozen=True)
 class DebianBase:
     """A root filesystem by mmdebstrap. minbase has a shell, coreutils and dpkg, as the
-    tests expect of images they `sh -c` in; extract only unpacks (busybox)."""
+    tests expect of images they `sh -c` in; extract only unpacks."""
 
     packages: tuple[str, ...]
     variant: str = "minbase"
@@ -261,13 +263,6 @@ BASES = {
     "agnhost": DebianBase(
         ("bind9-dnsutils", "curl", "netcat-openbsd", "iproute2", "iperf", "bash", "busybox", "ca-certificates"),
         hook="agnhost/customize-hook.sh",
-    ),
-    # bash as sh: busybox's ash (Debian's 1.37) drops environment variables whose
-    # names are not shell names ("data-1", "#@!x") from what it passes on, and a
-    # 1.34 Conformance test (Secrets, envFrom with various prefixes) runs
-    # `sh -c env` in this image expecting them; bash passes them through.
-    "busybox": DebianBase(
-        ("busybox-static", "bash", "libc6", "libtinfo6"), variant="extract", hook="busybox/extract-hook.sh"
     ),
     "dnsutils": DebianBase(("bind9-dnsutils",)),  # the DNS tests run dig in jessie-dnsutils
     "nginx": DebianBase(("nginx",)),
@@ -313,6 +308,7 @@ class Recipe:
     base: str = ""  # a key of BASES, built first
     programs: tuple[str, ...] = ()  # keys of PROGRAMS, built first
     files: tuple[str, ...] = ()  # our files in images/e2e/ it carries (file dependencies)
+    busybox: bool = False  # carries busybox built from source (tasks/busybox.py), built first
     conformance: bool = False  # [Conformance] tests use it
     notes: str = ""
 
@@ -352,7 +348,27 @@ def _webserver_layers(picture: str) -> Callable[[Build], list[oci.Layer]]:
 
 
 def _busybox_layers(build: Build) -> list[oci.Layer]:
-    return [build.base("busybox")]
+    """Upstream's image (docker-library's busybox, glibc variant): busybox built
+    from source (tasks/busybox.py) with every applet in /bin, /usr/bin/env,
+    buildroot's users and groups; no other program, no shared library."""
+    files = (
+        oci.FileEntry("bin/busybox", source=busybox.binary(), mode=0o755),
+        *(oci.FileEntry(f"bin/{name}", link="busybox") for name in busybox.applets() if name != "busybox"),
+        oci.FileEntry("usr/bin/env", link="../../bin/env"),
+        oci.FileEntry("etc/passwd", source=IMAGE_FILES / "busybox" / "passwd"),
+        oci.FileEntry("etc/group", source=IMAGE_FILES / "busybox" / "group"),
+        # Static glibc reads it for names: /etc/hosts (which kubelet writes) first.
+        oci.FileEntry("etc/nsswitch.conf", data=b"passwd: files\ngroup: files\nhosts: files dns\n"),
+    )
+    directories = (
+        ("dev", 0o755),
+        ("home", 0o755),
+        ("root", 0o700),
+        ("tmp", 0o1777),
+        ("var/spool/mail", 0o755),
+        ("var/www", 0o755),
+    )
+    return [oci.Layer(files=files, directories=directories)]
 
 
 def _dnsutils_layers(build: Build) -> list[oci.Layer]:
@@ -409,7 +425,14 @@ AGNHOST_CONFIG = oci.ImageConfig(entrypoint=("/agnhost",), cmd=("pause",))
 E2E = "registry.k8s.io/e2e-test-images/"
 RECIPES: dict[str, Recipe] = {
     E2E + "agnhost": Recipe(_agnhost_layers, AGNHOST_CONFIG, "agnhost", ("agnhost",), conformance=True),
-    E2E + "busybox": Recipe(_busybox_layers, oci.ImageConfig(cmd=("sh",)), "busybox", conformance=True),
+    E2E + "busybox": Recipe(
+        _busybox_layers,
+        oci.ImageConfig(cmd=("sh",)),
+        files=("busybox/passwd", "busybox/group"),
+        busybox=True,
+        conformance=True,
+        notes=f"busybox {busybox.VERSION} built from source, whatever the tag",
+    ),
     E2E + "jessie-dnsutils": Recipe(_dnsutils_layers, oci.ImageConfig(cmd=("bash",)), "dnsutils", conformance=True),
     # jessie-dnsutils renamed in 1.35 (test/images/glibc-dns-testing: the same
     # Dockerfile, dnsutils and CoreDNS on Debian): the DNS tests' glibc prober.
@@ -555,12 +578,19 @@ class ImagePlan:
     archive: Path
     recipe: Recipe
     bases: tuple[Path, ...] = ()  # Debian base tars (build_base)
-    programs: tuple[Path, ...] = ()  # Go programs (build_program, or build_test_etcd for etcd)
+    programs: tuple[Path, ...] = ()  # Go programs (build_program, or build_test_etcd for etcd), busybox
     files: tuple[Path, ...] = field(default=())  # our files under images/e2e/
 
     @property
     def file_deps(self) -> list[Path]:
         return [*self.bases, *self.programs, *self.files]
+
+    def outdated(self) -> bool:
+        """No archive yet, or one older than an input (busybox rebuilt for a new recipe)."""
+        if not self.archive.exists():
+            return True
+        made = self.archive.stat().st_mtime
+        return any(path.exists() and path.stat().st_mtime > made for path in self.file_deps)
 
 
 def image_plan(artifacts: ArtifactSet, images: list[str], suite: str = SUITE) -> list[ImagePlan]:
@@ -578,6 +608,8 @@ def image_plan(artifacts: ArtifactSet, images: list[str], suite: str = SUITE) ->
             programs = tuple(etcd_program(artifacts, tag, name) for name in ("etcd", "etcdctl"))
         else:
             programs = tuple(program_path(artifacts, name) for name in recipe.programs)
+        if recipe.busybox:
+            programs += (busybox.binary(), busybox.applets_path())
         plans.append(
             ImagePlan(
                 reference,
@@ -621,8 +653,9 @@ def build_test_image(artifacts: ArtifactSet, reference: str, suite: str = SUITE)
 def build_test_images(
     artifacts: ArtifactSet, suite: str = SUITE, force: bool = False, conformance_only: bool = False
 ) -> E2EImages:
-    """Everything e2e_images reports, made in order: bases, programs, archives.
-    Whatever exists is kept unless force (doit tasks can use the finer steps instead)."""
+    """Everything e2e_images reports, made in order: bases, programs, busybox,
+    archives. Whatever exists is kept unless force (doit tasks can use the finer
+    steps instead); an archive older than one of its inputs is made again."""
     plans = image_plan(artifacts, listed_images(artifacts), suite)
     conformance = conformance_listed(artifacts)
     plans = [plan for plan in plans if for_conformance(plan.reference, conformance) or not conformance_only]
@@ -632,12 +665,16 @@ def build_test_images(
     for name in sorted({program for plan in plans for program in plan.recipe.programs}):
         if force or not program_path(artifacts, name).exists():
             build_program(artifacts, name)
+    if any(plan.recipe.busybox for plan in plans) and (
+        force or not (busybox.binary().exists() and busybox.applets_path().exists())
+    ):
+        busybox.build()
     for plan in plans:
         if split_reference(plan.reference)[0] == "registry.k8s.io/etcd" and (
             force or not all(p.exists() for p in plan.programs)
         ):
             build_test_etcd(artifacts, split_reference(plan.reference)[1])
-        if force or not plan.archive.exists():
+        if force or plan.outdated():
             build_test_image(artifacts, plan.reference, suite)
     return e2e_images(artifacts)
 

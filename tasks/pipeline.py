@@ -12,7 +12,7 @@ import functools
 from doit.tools import config_changed
 
 from tasks import artifacts as art
-from tasks import containerd, context, doctor, e2e, e2e_artifacts, node_image
+from tasks import busybox, containerd, context, doctor, e2e, e2e_artifacts, node_image
 from tasks.console import CONSOLE
 from tasks.errors import UserError
 from tasks.gobuild import KUBERNETES_COMMANDS
@@ -325,6 +325,26 @@ def task_e2e_binaries(artifacts: art.ArtifactSet):
         }
 
 
+def task_busybox():
+    """busybox from upstream's source with upstream's configuration, for the busybox test image"""
+    return {
+        "basename": busybox.TASK,
+        "actions": [step(_timed(busybox.build))],
+        "targets": [str(busybox.binary()), str(busybox.applets_path())],
+        "uptodate": [
+            config_changed(
+                {
+                    "recipe": busybox.RECIPE,
+                    "version": busybox.VERSION,
+                    "sha256": busybox.SHA256,
+                    "config": busybox.CONFIG,
+                }
+            )
+        ],
+        "meta": {"title": f"busybox {busybox.VERSION} from source"},
+    }
+
+
 def build_conformance_images(artifacts: art.ArtifactSet) -> None:
     e2e_artifacts.list_test_images(artifacts)
     made = e2e_artifacts.build_test_images(artifacts, conformance_only=True)
@@ -339,6 +359,7 @@ def task_test_images(artifacts: art.ArtifactSet):
         "actions": [(step(build_conformance_images), [artifacts])],
         "file_dep": [
             str(artifacts.binary("e2e.test")),
+            str(busybox.binary()),  # the busybox task's
             *(str(p) for p in sorted(e2e_artifacts.IMAGE_FILES.rglob("*")) if p.is_file()),
         ],
         "targets": [str(e2e.combined_archive(artifacts))],

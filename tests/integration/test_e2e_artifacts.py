@@ -128,6 +128,34 @@ def test_image_loads_and_runs(e2e_built, reference, entrypoint, args, expected):
     assert expected in result.stdout + result.stderr
 
 
+def test_busybox_passes_any_environment_name_on_and_words_errors_as_ash(e2e_built):
+    """Upstream's busybox does both, and conformance tests need both: Secrets
+    and ConfigMaps "consumable via the environment" (`sh -c env` must show
+    `data-1`), "a read only busybox container" (ash's message), Sysctls (/bin/sysctl)."""
+    reference = f"{E2E}/busybox:1.37.0-1"
+    name = f"e2e-helper-{uuid.uuid4().hex[:8]}"
+    with Loaded(e2e_built["archives"][reference], reference):
+        env = docker(
+            "run",
+            "--rm",
+            "--name",
+            name,
+            "-e",
+            "data-1=value-1",
+            "-e",
+            "p_data-1=value-2",
+            reference,
+            "sh",
+            "-c",
+            "env",
+        )
+        readonly = docker("run", "--rm", "--name", name, "--read-only", reference, "/bin/sh", "-c", "echo test > /file")
+        sysctl = docker("run", "--rm", "--name", name, reference, "/bin/sysctl", "kernel.hostname")
+    assert {"data-1=value-1", "p_data-1=value-2"} <= set(env.stdout.splitlines()), env.stdout + env.stderr
+    assert readonly.returncode != 0 and readonly.stderr == "/bin/sh: can't create /file: Read-only file system\n"
+    assert sysctl.returncode == 0 and sysctl.stdout.startswith("kernel.hostname = ")
+
+
 # Web servers: started, then asked through their network namespace by busybox's wget.
 SERVERS = [
     (f"{E2E}/nginx:1.14-4", "/", "Welcome to nginx"),

@@ -7,8 +7,8 @@ import tarfile
 
 import pytest
 
+from tasks import busybox, gobuild, oci
 from tasks import e2e_artifacts as e2e
-from tasks import gobuild, oci
 from tasks.artifacts import ArtifactSet
 from tasks.errors import UserError
 
@@ -217,12 +217,56 @@ def test_an_image_without_recipe_is_a_clear_error(isolated_home):
         e2e.build_test_image(ArtifactSet("v1.34.4"), "registry.k8s.io/e2e-test-images/volume/nfs:1.4")
 
 
+def _fake_busybox(applets=("busybox", "env", "sh", "sysctl", "wget")):
+    busybox.binary().parent.mkdir(parents=True, exist_ok=True)
+    busybox.binary().write_bytes(b"\x7fELF")
+    busybox.applets_path().write_text("\n".join(applets) + "\n")
+
+
 def test_read_tags_of_a_test_image(isolated_home, tmp_path):
     artifacts = ArtifactSet("v1.34.4")
-    _fake_inputs(artifacts, tmp_path, ["busybox"], [])
+    _fake_busybox()
     e2e.build_test_image(artifacts, "registry.k8s.io/e2e-test-images/busybox:1.36.1-1")
     archive = e2e.archive_path(artifacts, "registry.k8s.io/e2e-test-images/busybox:1.36.1-1")
     assert oci.read_tags(archive) == ["registry.k8s.io/e2e-test-images/busybox:1.36.1-1"]
+
+
+def test_busybox_image_is_upstreams_layout(isolated_home, tmp_path):
+    """Like docker-library's image: one busybox, every applet in /bin (tests exec
+    /bin/sh and /bin/sysctl), /usr/bin/env; no Debian base, no bash."""
+    artifacts = ArtifactSet("v1.34.4")
+    _fake_busybox()
+    reference = "registry.k8s.io/e2e-test-images/busybox:1.37.0-1"
+    e2e.build_test_image(artifacts, reference)
+    manifest, config, _ = _image(e2e.archive_path(artifacts, reference))
+    assert len(manifest["Layers"]) == 1 and config["config"]["Cmd"] == ["sh"]
+    with (
+        tarfile.open(e2e.archive_path(artifacts, reference)) as tar,
+        tarfile.open(fileobj=tar.extractfile(manifest["Layers"][0])) as layer,
+    ):
+        members = {m.name: m for m in layer.getmembers()}
+    assert members["bin/busybox"].isfile() and members["bin/busybox"].mode == 0o755
+    for applet in ("sh", "env", "sysctl", "wget"):
+        assert members[f"bin/{applet}"].issym() and members[f"bin/{applet}"].linkname == "busybox"
+    assert members["usr/bin/env"].linkname == "../../bin/env"
+    assert members["tmp"].mode == 0o1777 and members["root"].mode == 0o700
+    assert {"etc/passwd", "etc/group", "etc/nsswitch.conf"} <= set(members)
+    assert not any("bash" in name for name in members)
+
+
+def test_the_busybox_image_is_made_again_when_busybox_is(isolated_home):
+    artifacts = ArtifactSet("v1.34.4")
+    _cluster_list(artifacts)
+    _fake_busybox()
+    [plan] = e2e.image_plan(artifacts, ["registry.k8s.io/e2e-test-images/busybox:1.37.0-1"])
+    assert busybox.binary() in plan.file_deps and busybox.applets_path() in plan.file_deps
+    assert plan.bases == ()
+    assert plan.outdated()
+    e2e.build_test_image(artifacts, plan.reference)
+    assert not plan.outdated()
+    later = plan.archive.stat().st_mtime + 10
+    os.utime(busybox.binary(), (later, later))
+    assert plan.outdated()
 
 
 def test_combined_archive_holds_every_image_and_each_layer_once(isolated_home, tmp_path):
