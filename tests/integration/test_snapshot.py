@@ -5,6 +5,8 @@ One cluster (master + 1 worker) goes through the steps in order, as a user
 would take it. Workloads run the pause image, which every node holds, so
 they need nothing loaded after the snapshot."""
 
+import json
+
 import pytest
 
 from tasks.naming import Names
@@ -13,14 +15,21 @@ from tests.integration.test_cluster import docker
 
 pytestmark = pytest.mark.integration
 
-PAUSE = "registry.k8s.io/pause:3.10.1"  # what kubeadm v1.34 lists
 NAME = "it-snapshot"
 NAMES = Names(NAME)
 MASTER, NODE1, NODE2 = NAMES.master, NAMES.worker(1), NAMES.worker(2)
 LABEL = f"io.kubeadm-local-cluster.cluster={NAME}"
 
 
-def deployment(name: str) -> str:
+def pause_image(home) -> str:
+    """The pause image kubeadm lists for VERSION (every node holds it), once the artifacts are built."""
+    result = local_cluster(home, "artifacts", "--kubernetes-version", VERSION)
+    assert result.returncode == 0, result.stdout[-3000:]
+    listed = home / ".kubeadm-local-cluster" / "cache" / "kubernetes" / VERSION / "images.json"
+    return next(ref for ref in json.loads(listed.read_text())["images"] if "/pause:" in ref)
+
+
+def deployment(name: str, image: str) -> str:
     return f"""apiVersion: apps/v1
 kind: Deployment
 metadata: {{name: {name}, namespace: default}}
@@ -30,7 +39,7 @@ spec:
   template:
     metadata: {{labels: {{app: {name}}}}}
     spec:
-      containers: [{{name: main, image: "{PAUSE}", imagePullPolicy: Never}}]
+      containers: [{{name: main, image: "{image}", imagePullPolicy: Never}}]
 """
 
 
@@ -38,9 +47,10 @@ class Flow:
     """What the steps share: the state directory, the addon that is in the
     snapshot, and kubectl."""
 
-    def __init__(self, home, addon):
+    def __init__(self, home, addon, pause: str):
         self.home = home
         self.addon = addon
+        self.pause = pause
         self.kubectl = Kubectl(home, NAME)
 
     def up(self, *args, command="up", env=None):
@@ -81,8 +91,9 @@ class Flow:
 def flow(shared_home, tmp_path_factory):
     assert local_cluster(shared_home, "clean", cluster=NAME).returncode == 0
     addon = tmp_path_factory.mktemp("addon") / "before-snapshot.yaml"
-    addon.write_text(deployment("before-snapshot"))
-    yield Flow(shared_home, addon)
+    pause = pause_image(shared_home)
+    addon.write_text(deployment("before-snapshot", pause))
+    yield Flow(shared_home, addon, pause)
     local_cluster(shared_home, "clean", cluster=NAME)
 
 
@@ -101,7 +112,7 @@ def test_first_up_makes_the_cluster_and_snapshots_it(flow):
 
 
 def test_up_after_down_restores_the_snapshot_without_kubeadm(flow):
-    apply(flow, deployment("after-snapshot"))
+    apply(flow, deployment("after-snapshot", flow.pause))
     flow.running("after-snapshot")
     down = local_cluster(flow.home, "down", cluster=NAME)
     assert down.returncode == 0 and "the snapshot, if any, is kept" in down.stdout
