@@ -159,26 +159,27 @@ def check_program(name: str, why: str, fix: str) -> Check:
     return Check(name, WARN, f"not found ({why})", fix)
 
 
+def _build_check(name: str, problem: str | None, ok: str, why: str, fix: str) -> Check:
+    """A C build's tools: OK, or what is missing and why it is needed."""
+    return Check(name, OK, ok) if problem is None else Check(name, WARN, f"{problem} ({why})", fix)
+
+
 def check_runc_build() -> Check:
-    problem = containerd.runc_build_problem()
-    if problem is None:
-        return Check("runc build", OK, "a C compiler and static libseccomp")
-    return Check(
+    return _build_check(
         "runc build",
-        WARN,
-        f"{problem} (runc for the nodes of Kubernetes {containerd.runc_built_from()} is built with cgo and libseccomp)",
+        containerd.runc_build_problem(),
+        "a C compiler and static libseccomp",
+        f"runc for the nodes of Kubernetes {containerd.runc_built_from()} is built with cgo and libseccomp",
         containerd.RUNC_BUILD_TOOLS,
     )
 
 
 def check_busybox_build() -> Check:
-    problem = busybox.build_problem()
-    if problem is None:
-        return Check("busybox build", OK, "a C compiler, make and a static C library")
-    return Check(
+    return _build_check(
         "busybox build",
-        WARN,
-        f"{problem} (the busybox test image's busybox {busybox.VERSION} is built from source)",
+        busybox.build_problem(),
+        "a C compiler, make and a static C library",
+        f"the busybox test image's busybox {busybox.VERSION} is built from source",
         busybox.BUILD_TOOLS,
     )
 

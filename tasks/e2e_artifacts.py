@@ -515,13 +515,15 @@ def recipe_for(reference: str) -> Recipe | None:
 
 
 def why_not_made(reference: str) -> str:
+    return _not_made_on_purpose(reference) or "no recipe for this image"
+
+
+def _not_made_on_purpose(reference: str) -> str | None:
+    """Why we do not make this image on purpose (NOT_MADE), or None."""
     repository = split_reference(reference)[0]
     if repository in NOT_MADE:
         return NOT_MADE[repository]
-    for prefix, why in NOT_MADE_PREFIXES.items():
-        if repository.startswith(prefix):
-            return why
-    return "no recipe for this image"
+    return next((why for prefix, why in NOT_MADE_PREFIXES.items() if repository.startswith(prefix)), None)
 
 
 # ---------------------------------------------------------------- the list, plans and builds
@@ -745,8 +747,3 @@ def missing_report(missing: list[str], conformance: frozenset[str] = frozenset()
     lines = [f"{ref}: needed by Conformance tests, not made here ({why_not_made(ref)})" for ref in needed]
     lines += [f"{ref}: {why_not_made(ref)}" for ref in missing if ref not in needed]
     return lines
-
-
-def _not_made_on_purpose(reference: str) -> bool:
-    repository = split_reference(reference)[0]
-    return repository in NOT_MADE or any(repository.startswith(prefix) for prefix in NOT_MADE_PREFIXES)

@@ -52,6 +52,23 @@ def set_up(cluster: Cluster) -> None:
     get(cluster.settings.cluster.cni_plugin).set_up(cluster, node_cidrs(cluster))
 
 
+# Where the nodes' containerd looks (images/node/containerd.toml: bin_dirs,
+# conf_dir): Debian puts the CNI plugins in /usr/lib/cni, not /opt/cni/bin.
+CNI_BIN_DIR = "/usr/lib/cni"
+CNI_CONF_DIR = "/etc/cni/net.d"
+
+
+def service_rule_only(cluster: Cluster, node: str) -> None:
+    """cni-setup on NODE keeps only its rule for the service range (cni.env
+    without POD_CIDR: no bridge conflist), for plugins that bring their own
+    CNI config (flannel, calico, weave)."""
+    from tasks.cluster import KUBEADM_DIR
+    from tasks.settings.parsers import SERVICE_SUBNET
+
+    cluster.objects.put_files(node, KUBEADM_DIR, {"cni.env": f"SERVICE_CIDR={SERVICE_SUBNET}\n".encode()})
+    cluster.run(node, ["systemctl", "restart", "cni-setup.service"], "the service-range rule")
+
+
 def pod_cidr(index: int) -> str:
     """The node's podCIDR: the master 10.244.0.0/24, worker N 10.244.N.0/24."""
     return str(list(ipaddress.ip_network(POD_SUBNET).subnets(new_prefix=24))[index])
@@ -83,4 +100,14 @@ def node_cidrs(cluster: Cluster) -> dict[str, str]:
         time.sleep(0.5)
 
 
-__all__ = ["CNI_PLUGINS", "POD_SUBNET", "PodNetwork", "get", "node_cidrs", "set_up"]
+__all__ = [
+    "CNI_BIN_DIR",
+    "CNI_CONF_DIR",
+    "CNI_PLUGINS",
+    "POD_SUBNET",
+    "PodNetwork",
+    "get",
+    "node_cidrs",
+    "service_rule_only",
+    "set_up",
+]

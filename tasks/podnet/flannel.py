@@ -43,6 +43,7 @@ from tasks import debian, gobuild, oci
 from tasks.artifacts import KUBE_PROXY_HOOK
 from tasks.errors import UserError
 from tasks.paths import IMAGES_DIR, cache_dir, logs_dir
+from tasks.podnet import CNI_BIN_DIR, CNI_CONF_DIR, service_rule_only
 
 VERSION = "v0.28.10"  # flanneld: the newest v0.28.x the Go module proxy serves
 IMAGE = "kubeadm-local-cluster/flannel:" + VERSION
@@ -52,10 +53,6 @@ IMAGE = "kubeadm-local-cluster/flannel:" + VERSION
 CNI_PLUGINS_VERSION = "v0.9.1"
 # The conflist's cniVersion: that plugin (CNI library 0.8) speaks 0.1.0-0.4.0.
 CNI_VERSION = "0.3.1"
-# Where the nodes' containerd looks (images/node/containerd.toml: bin_dirs,
-# conf_dir): Debian puts the CNI plugins in /usr/lib/cni, not /opt/cni/bin.
-CNI_BIN_DIR = "/usr/lib/cni"
-CNI_CONF_DIR = "/etc/cni/net.d"
 CONFLIST = "10-flannel.conflist"
 
 # Changing how any of it is made (a flag, a package, the patch) bumps this.
@@ -321,11 +318,10 @@ def set_up(cluster, cidrs: dict[str, str]) -> None:
     from tasks import parallel
     from tasks.cluster import KUBEADM_DIR
     from tasks.reup import import_archive
-    from tasks.settings.parsers import POD_SUBNET, SERVICE_SUBNET
+    from tasks.settings.parsers import POD_SUBNET
 
     def node(spec) -> None:
-        cluster.objects.put_files(spec.name, KUBEADM_DIR, {"cni.env": f"SERVICE_CIDR={SERVICE_SUBNET}\n".encode()})
-        cluster.run(spec.name, ["systemctl", "restart", "cni-setup.service"], "the service-range rule")
+        service_rule_only(cluster, spec.name)
         import_archive(cluster, spec.name, archive(), "importing the flannel image")
 
     parallel.each(node, cluster.nodes, doing="loading flannel into")

@@ -124,14 +124,13 @@ def set_up(upstream: Upstream, cluster) -> None:
     DaemonSet waited for."""
     from tasks import parallel
     from tasks.cluster import KUBEADM_DIR
-    from tasks.podnet.flannel import CNI_BIN_DIR
-    from tasks.settings.parsers import POD_SUBNET, SERVICE_SUBNET
+    from tasks.podnet import CNI_BIN_DIR, service_rule_only
+    from tasks.settings.parsers import POD_SUBNET
 
     link = f"mkdir -p /opt/cni && {{ [ -L {UPSTREAM_CNI_BIN_DIR} ] || ln -sfn {CNI_BIN_DIR} {UPSTREAM_CNI_BIN_DIR}; }}"
 
     def node(spec) -> None:
-        cluster.objects.put_files(spec.name, KUBEADM_DIR, {"cni.env": f"SERVICE_CIDR={SERVICE_SUBNET}\n".encode()})
-        cluster.run(spec.name, ["systemctl", "restart", "cni-setup.service"], "the service-range rule")
+        service_rule_only(cluster, spec.name)
         cluster.run(spec.name, ["sh", "-ec", link], f"linking {UPSTREAM_CNI_BIN_DIR}")
 
     parallel.each(node, cluster.nodes, doing="preparing")
