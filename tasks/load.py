@@ -54,6 +54,7 @@ class Source:
     shown: str  # as the user named it: app:1, or the archive's path
     images: tuple[Image, ...]
     blob: Blob | None = None  # the archive's bytes; an engine image's only once a node needs it
+    size: int = 0  # an engine image's size as the engine reports it (for the progress of its save)
 
 
 def containerd_name(ref: str) -> str:
@@ -133,7 +134,7 @@ def engine_sources(engine: Engine, refs: list[str]) -> list[Source]:
         elif IMAGE_ID.fullmatch(ref) and summary[0].removeprefix("sha256:").startswith(ref.removeprefix("sha256:")):
             raise UserError(f"{ref} is an image ID: load images by name (`docker tag {ref} app:1`, then load app:1)")
         else:
-            sources.append(Source(ref, (Image(containerd_name(ref), summary[0]),)))
+            sources.append(Source(ref, (Image(containerd_name(ref), summary[0]),), size=summary[1]))
     if absent:
         one = len(absent) == 1
         which = f"image {absent[0]} is" if one else f"images {', '.join(absent)} are"
@@ -145,9 +146,8 @@ def engine_sources(engine: Engine, refs: list[str]) -> list[Source]:
     return sources
 
 
-def spool(engine: Engine, ref: str, spooled, progress: Callable[[str], None]) -> Blob:
-    """ref saved by the engine into spooled (an anonymous temporary file)."""
-    _, expected = engine.image_summary(ref) or ("", 0)
+def spool(engine: Engine, ref: str, expected: int, spooled, progress: Callable[[str], None]) -> Blob:
+    """ref (about EXPECTED bytes) saved by the engine into spooled (an anonymous temporary file)."""
     size = 0
     for chunk in engine.save_stream(ref):
         spooled.write(chunk)
@@ -190,7 +190,7 @@ def load_source(engine: Engine, commands: NodeCommands, source: Source, nodes: l
     with contextlib.ExitStack() as stack:
         if needing and source.blob is None:
             spooled = stack.enter_context(tempfile.TemporaryFile())
-            source.blob = spool(engine, source.shown, spooled, CONSOLE.progress)
+            source.blob = spool(engine, source.shown, source.size, spooled, CONSOLE.progress)
             # The engine's image ID is its config's digest, except with Docker's
             # containerd image store, where it is the manifest's or index's:
             # what the nodes will hold is the config digest the archive names.
