@@ -60,8 +60,8 @@ def fetch(url: str, expected: str, target: Path, session: requests.Session | Non
                 isinstance(err, requests.HTTPError) and err.response is not None and err.response.status_code < 500
             )
             if final or attempt == ATTEMPTS:
-                raise UserError(f"cannot download {url}: {_reason(err)}") from None
-            log.warning("download of %s failed (%s); retrying", url, _reason(err))
+                raise UserError(f"cannot download {url}: {reason(err)}") from None
+            log.warning("download of %s failed (%s); retrying", url, reason(err))
             time.sleep(min(2**attempt, 10))
     actual = file_digest(part, name)
     if actual != expected:
@@ -75,7 +75,7 @@ def _unresolved(err: Exception) -> bool:
     return isinstance(err, requests.ConnectionError) and "NameResolutionError" in str(err)
 
 
-def _reason(err: Exception) -> str:
+def reason(err: Exception) -> str:
     if isinstance(err, requests.HTTPError) and err.response is not None:
         return f"HTTP {err.response.status_code} {err.response.reason}"
     if _unresolved(err) and err.request is not None:

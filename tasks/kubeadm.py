@@ -1,20 +1,16 @@
-"""kubeadm on the nodes: init on the master, join on the workers; then the
-add-ons (the pod network is tasks.podnet's)."""
+"""kubeadm on the nodes: init on the master, join on the workers (the pod
+network is tasks.podnet's, the add-ons tasks.addons')."""
 
 from __future__ import annotations
 
 import base64
 import json
 import secrets
-from pathlib import Path
 from string import Template
-
-import requests
 
 from tasks import failures, kubeadm_config, parallel
 from tasks.cluster import KUBEADM_DIR, Cluster, NodeSpec
-from tasks.console import CONSOLE, log
-from tasks.errors import UserError
+from tasks.console import CONSOLE
 from tasks.paths import CONFIG_DIR
 from tasks.settings import POD_SUBNET, SERVICE_SUBNET
 
@@ -99,24 +95,3 @@ def kubeadm_join(cluster: Cluster) -> None:
             cluster.run(spec.name, _kept(argv, "join"), "kubeadm join")
 
     parallel.each(join, cluster.workers, doing="joining")
-
-
-def apply_addons(cluster: Cluster) -> None:
-    """cluster.addons: manifest files and URLs are applied with kubectl; named
-    add-ons need images this project does not build yet, and say so."""
-    for entry in cluster.settings.cluster.addons:
-        if "://" in entry:
-            try:
-                response = requests.get(entry, timeout=(10, 60))
-                response.raise_for_status()
-            except requests.RequestException as err:
-                raise UserError(f"cannot download the addon {entry}: {err}") from None
-            manifest, name = response.content, entry.rsplit("/", 1)[-1] or "addon.yaml"
-        elif "/" in entry:
-            manifest, name = Path(entry).read_bytes(), Path(entry).name
-        else:
-            log.warning("addon %s is not built yet (its images cannot be had without a registry): skipped", entry)
-            continue
-        cluster.objects.put_files(cluster.master, KUBEADM_DIR, {f"addon-{name}": manifest})
-        cluster.kubectl("apply", "-f", f"{KUBEADM_DIR}/addon-{name}")
-        log.info("addon %s applied", entry)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from doit.tools import config_changed
 
-from tasks import artifacts as art
 from tasks import (
+    addons,
     clusters,
     containerd,
     context,
@@ -25,6 +25,7 @@ from tasks import (
     teardown,
     user_kubeconfig,
 )
+from tasks import artifacts as art
 from tasks.console import CONSOLE
 from tasks.engine import Engine
 from tasks.errors import UserError
@@ -120,12 +121,20 @@ def task_pod_network_images():
     yield {"basename": "pod-network-images", "actions": None, "task_dep": basenames}
 
 
+def task_addon_images():
+    """what cluster.addons run, built here or fetched (named add-ons' images, manifest URLs)"""
+    made = addons.task_dicts(context.settings().cluster.addons)
+    basenames = list(dict.fromkeys(task["basename"] for task in made))  # before doit takes the dicts apart
+    yield from made
+    yield {"basename": "addon-images", "actions": None, "task_dep": basenames}
+
+
 def task_network():
     """the nodes' Docker network on dind.subnet"""
     title = f"network {Names(context.settings().cluster.name).network}"
     task = _cluster_task("network", title, nodes.ensure_network, "node-image-load")
-    # Built before any node starts: a failed build leaves nothing half-made.
-    task["task_dep"].append("pod-network-images")
+    # Built or fetched before any node starts: a failure leaves nothing half-made.
+    task["task_dep"] += ["pod-network-images", "addon-images"]
     return task
 
 
@@ -159,8 +168,9 @@ def task_pod_network():
 
 
 def task_addons():
-    """cluster.addons: manifests (files, URLs) applied with kubectl"""
-    return _cluster_task("addons", "addons", kubeadm.apply_addons, "pod-network")
+    """cluster.addons: named add-ons (tasks/addons/) installed, manifests (files, URLs) applied"""
+    title = f"add-ons ({addons.titles(context.settings().cluster.addons)})"
+    return _cluster_task("addons", title, addons.install, "pod-network")
 
 
 def task_swap():

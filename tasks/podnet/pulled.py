@@ -28,7 +28,6 @@ HERMETIC = "bridge or flannel"  # what to use instead: built here, nothing pulle
 # Both plugins install their CNI binaries into the node's /opt/cni/bin; the
 # nodes' containerd looks in /usr/lib/cni (Debian's place, images/node/containerd.toml).
 UPSTREAM_CNI_BIN_DIR = "/opt/cni/bin"
-PULL_DEADLINE = 30  # seconds for the one trial pull
 
 
 @dataclass(frozen=True)
@@ -94,27 +93,13 @@ def replace_once(text: str, old: str, new: str, what: str) -> str:
 
 def missing_images(upstream: Upstream, cluster) -> list[str]:
     """The plugin's images that some node does not hold."""
-    held = [set(cluster.image_ids(spec.name)) for spec in cluster.nodes]
-    return [image for image in upstream.images if not all(_held(image, refs) for refs in held)]
-
-
-def _held(image: str, refs: set[str]) -> bool:
-    # containerd names docker.io's images in full (docker.io/calico/cni:...)
-    return image in refs or f"docker.io/{image}" in refs or f"docker.io/library/{image}" in refs
+    return pull_errors.missing_images(upstream.images, cluster)
 
 
 def check_pull(upstream: Upstream, cluster, missing: list[str]) -> None:
-    """One trial pull on the master of the first missing image: when even that
-    fails, the pods would wait for ever, so stop with one line."""
-    result = cluster.objects.exec(cluster.master, ["crictl", "pull", missing[0]], deadline=PULL_DEADLINE)
-    if result.exit_code == 0:
-        return
-    reason = f"no answer within {PULL_DEADLINE}s" if result.exit_code == 124 else pull_errors.cause(result.output)
-    raise UserError(
-        f"{upstream.title()} needs images the nodes do not have and cannot pull ({missing[0]}: {reason}): "
-        f"{', '.join(missing)}; provide them with `docker pull` where a registry is reachable and "
-        f"`local-cluster load {' '.join(missing)}`, or use --cni-plugin {HERMETIC} (built here, nothing pulled)"
-    )
+    """When not even one missing image can be pulled, one line instead of pods waiting for ever."""
+    instead = f"use --cni-plugin {HERMETIC} (built here, nothing pulled)"
+    pull_errors.check_pull(cluster, upstream.title(), missing, instead)
 
 
 def set_up(upstream: Upstream, cluster) -> None:

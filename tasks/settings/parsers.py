@@ -14,7 +14,8 @@ from urllib.parse import urlparse
 POD_SUBNET = "10.244.0.0/16"
 SERVICE_SUBNET = "10.96.0.0/12"
 
-KNOWN_ADDONS = ("dashboard",)
+# The named add-ons (tasks/addons/: one module each).
+KNOWN_ADDONS = ("local-path-provisioner", "metrics-server", "dashboard")
 # One entry each in tasks/podnet/ (its registry must name the same).
 CNI_PLUGINS = ("bridge", "flannel", "calico", "weave")
 DEBIAN_SUITES = ("auto", "trixie", "forky")
@@ -189,6 +190,11 @@ def addons(value):
     for entry in (e.strip() for e in entries):
         if not entry:
             continue
+        if entry.startswith("file://"):
+            # A file URL is a file: checked now, like a path (`up` reads it, never downloads it).
+            entry = urlparse(entry).path
+            if not entry:
+                raise ValueError("a file:// add-on URL needs an absolute path (file:///path/to/manifest.yaml)")
         if "://" in entry:
             if not _is_url(entry):
                 raise ValueError(f"addon {entry!r} is not a URL with an http, https or file scheme")

@@ -20,6 +20,7 @@ from tasks.settings.custom import (
 from tasks.settings.parsers import (
     CNI_PLUGINS,
     DEBIAN_SUITES,
+    KNOWN_ADDONS,
     addons,
     boolean,
     checksum,
@@ -168,7 +169,13 @@ SCHEMA: tuple[Setting, ...] = (
         whole_number(0, 65535),
         "Host port of the API server; 0 picks a free one.",
     ),
-    Setting("cluster.addons", "addons", addons, "Comma-separated add-on names (dashboard), manifest URLs or files."),
+    Setting(
+        "cluster.addons",
+        "addons",
+        addons,
+        f"Comma-separated add-on names ({', '.join(KNOWN_ADDONS)}), manifest URLs or files; "
+        "'' for none.",
+    ),
     Setting(
         "cluster.extraPortMappings",
         "extra-port-mappings",

@@ -4,6 +4,7 @@ The workloads use a busybox image made here from Debian's busybox-static
 package (no registry), loaded into the nodes' containerd.
 """
 
+import http.server
 import json
 import signal
 import socket
@@ -11,11 +12,13 @@ import stat
 import subprocess
 import sys
 import tarfile
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from tasks.addons import dashboard
 from tasks.naming import Names
 from tests.integration.conftest import BUSYBOX, VERSION, Kubectl, local_cluster, tool_environ
 
@@ -141,6 +144,39 @@ def test_pods_reach_each_other_across_nodes_and_services_by_dns(cluster):
     assert result.stdout.strip() == "web", result.stderr
 
 
+def _claim_pod(name: str, node: str, command: str, restart: str = "Always") -> str:
+    """A pod on NODE (by the scheduler: a claim waits for its first consumer
+    to be scheduled) with the claim `data` at /data."""
+    pod = json.loads(_pod(name, node, command))
+    spec = pod["spec"]
+    spec["nodeSelector"] = {"kubernetes.io/hostname": spec.pop("nodeName")}
+    spec["restartPolicy"] = restart
+    spec["volumes"] = [{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}]
+    spec["containers"][0]["volumeMounts"] = [{"name": "data", "mountPath": "/data"}]
+    return json.dumps(pod)
+
+
+def test_a_claim_of_the_default_class_binds_and_its_data_outlives_the_pod(cluster):
+    kubectl, _ = cluster
+    # No storageClassName: the default class (local-path-provisioner, on by default).
+    claim = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "data"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "64Mi"}}},
+    }
+    apply(kubectl, json.dumps(claim))
+    apply(kubectl, _claim_pod("writer", NODE1, "echo kept > /data/file", restart="Never"))
+    kubectl("wait", "--for=jsonpath={.status.phase}=Succeeded", "pod/writer", "--timeout=180s")
+    bound = kubectl.json("get", "pvc", "data")
+    assert bound["status"]["phase"] == "Bound"
+    assert bound["spec"]["storageClassName"] == "standard"
+    kubectl("delete", "pod", "writer", "--wait=true")
+    apply(kubectl, _claim_pod("reader", NODE1, "sleep 3600"))
+    kubectl("wait", "--for=condition=Ready", "pod/reader", "--timeout=120s")
+    assert kubectl("exec", "reader", "--", "cat", "/data/file").strip() == "kept"
+
+
 def test_second_up_does_no_work(cluster, shared_home):
     result = up(shared_home)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -160,8 +196,10 @@ def test_up_starts_stopped_nodes_again_with_their_workloads(cluster, shared_home
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert f"starting the stopped nodes {MASTER}, {NODE1}, {NODE2}" in result.stdout
     assert "✓ kubeadm init" not in result.stdout
-    kubectl("wait", "--for=condition=Ready", "pod/web", "pod/client", "--timeout=180s")
+    kubectl("wait", "--for=condition=Ready", "pod/web", "pod/client", "pod/reader", "--timeout=180s")
     assert kubectl.json("get", "pod", "web")["metadata"]["uid"] == before
+    # The claim's data is in the node's filesystem, which a restart keeps.
+    assert kubectl("exec", "reader", "--", "cat", "/data/file").strip() == "kept"
 
 
 def test_down_then_clean_leave_nothing_labelled(cluster, shared_home):
@@ -179,7 +217,7 @@ def test_master_only_cluster_is_untainted_and_runs_pods(shared_home, busybox_arc
     addon.write_text(
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: greeting, namespace: default}\ndata: {hello: world}\n"
     )
-    result = up(shared_home, "--num-nodes", "0", "--addons", f"dashboard,{addon}")
+    result = up(shared_home, "--num-nodes", "0", "--addons", f"metrics-server,{addon}")
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     kubectl = Kubectl(shared_home, NAME)
     nodes = kubectl.json("get", "nodes")["items"]
@@ -202,9 +240,21 @@ def test_master_only_cluster_is_untainted_and_runs_pods(shared_home, busybox_arc
         ),
     )
     kubectl("wait", "--for=condition=Ready", "pod/solo", "--timeout=120s")
-    # Addons: the manifest is applied; dashboard says plainly it is not built yet.
+    # Add-ons: the manifest is applied; metrics-server answers `kubectl top`
+    # (its first scrape of the kubelet may still be under way).
     assert kubectl.json("get", "configmap", "greeting")["data"] == {"hello": "world"}
-    assert "addon dashboard is not built yet" in result.stdout + result.stderr
+    deadline, top = time.monotonic() + 90, None
+    while time.monotonic() < deadline:
+        top = subprocess.run(
+            [str(kubectl.binary), f"--kubeconfig={kubectl.kubeconfig}", "top", "nodes", "--no-headers"],
+            capture_output=True,
+            text=True,
+        )
+        if top.returncode == 0:
+            break
+        time.sleep(3)
+    assert top.returncode == 0, top.stderr
+    assert top.stdout.split()[0] == MASTER and top.stdout.split()[1].endswith("m")  # CPU in millicores
     assert local_cluster(shared_home, "clean", cluster=NAME).returncode == 0
 
 
@@ -216,6 +266,38 @@ def test_engine_not_running_is_a_clear_error(shared_home):
     assert result.returncode == 1
     assert "cannot reach the Docker engine at unix:///nonexistent/docker.sock" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_an_add_on_that_cannot_be_had_is_one_line_before_any_node(shared_home):
+    # dashboard's pinned manifest is on raw.githubusercontent.com, which these
+    # machines cannot reach (one that can gets it, and stops later, at the pull).
+    result = up(shared_home, "--num-nodes", "0", "--addons", "dashboard")
+    assert result.returncode == 1
+    assert f"dashboard {dashboard.VERSION} is installed from its upstream manifest" in result.stdout
+    assert "leave dashboard out of cluster.addons" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+    assert docker("ps", "-a", "--filter", f"label={LABEL}", "-q").stdout.strip() == ""
+
+
+def test_a_manifest_url_that_answers_404_is_one_line_before_any_node(shared_home):
+    class NotFound(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_error(404)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/app.yaml"
+    try:
+        result = up(shared_home, "--num-nodes", "0", "--addons", url)
+    finally:
+        server.shutdown()
+    assert result.returncode == 1
+    assert f"cannot download the add-on manifest {url}: it answers 404" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+    assert docker("ps", "-a", "--filter", f"label={LABEL}", "-q").stdout.strip() == ""
 
 
 def test_subnet_overlapping_another_network(shared_home):

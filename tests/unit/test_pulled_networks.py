@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tasks import podnet
+from tasks import podnet, pull_errors
 from tasks.container_io import ExecResult
 from tasks.errors import UserError
 from tasks.podnet import calico, pulled, weave
@@ -200,12 +200,12 @@ def test_nodes_that_cannot_pull_stop_up_with_one_line():
     assert message.startswith("calico v3.32.1 needs images the nodes do not have and cannot pull")
     assert "(quay.io/calico/cni:v3.32.1: dial tcp: lookup quay.io on 10.193.0.1:53: no such host)" in message
     assert f"local-cluster load {' '.join(calico.IMAGES)}" in message
-    assert cluster.pulled == [("kube-master", ["crictl", "pull", calico.IMAGES[0]], pulled.PULL_DEADLINE)]
+    assert cluster.pulled == [("kube-master", ["crictl", "pull", calico.IMAGES[0]], pull_errors.PULL_DEADLINE)]
 
 
 def test_a_pull_that_hangs_is_named_as_such():
     cluster = FakeCluster({"kube-master": set()}, ExecResult(124, ""))
-    with pytest.raises(UserError, match=f"no answer within {pulled.PULL_DEADLINE}s"):
+    with pytest.raises(UserError, match=f"no answer within {pull_errors.PULL_DEADLINE}s"):
         pulled.check_pull(calico.UPSTREAM, cluster, list(calico.IMAGES))
 
 

@@ -37,7 +37,7 @@ def test_defaults_match_the_design(tmp_path):
     assert settings.cluster.cni_plugin == "bridge"
     assert settings.cluster.no_dedicated is False
     assert settings.cluster.api_server_address == "127.0.0.1"
-    assert settings.cluster.addons == ("dashboard",)
+    assert settings.cluster.addons == ("local-path-provisioner",)
     assert Names(settings.cluster.name).network == "k8s-kubeadm-local-cluster"
     assert set(settings.origins.values()) == {"default"}
 
@@ -158,6 +158,16 @@ def test_addons_accept_names_urls_and_files(tmp_path):
     settings = load_settings(environ={"K8S_DIND_ADDONS": f"dashboard, https://example.invalid/a.yaml,{manifest}"})
     assert settings.cluster.addons == ("dashboard", "https://example.invalid/a.yaml", str(manifest))
     assert load_settings(environ={"K8S_DIND_ADDONS": ""}).cluster.addons == ()
+
+
+def test_a_file_url_add_on_is_a_file_checked_when_the_settings_are_read(tmp_path):
+    manifest = tmp_path / "extra.yaml"
+    manifest.write_text("kind: List\n")
+    settings = load_settings(environ={"K8S_DIND_ADDONS": f"metrics-server,file://{manifest}"})
+    assert settings.cluster.addons == ("metrics-server", str(manifest))
+    missing = f"file://{tmp_path}/missing.yaml"
+    assert f"addon manifest '{tmp_path}/missing.yaml' not found" in error_of(environ={"K8S_DIND_ADDONS": missing})
+    assert "needs an absolute path" in error_of(environ={"K8S_DIND_ADDONS": "file://extra.yaml"})
 
 
 # ---------------------------------------------------------------- bad input
@@ -306,7 +316,8 @@ def test_k8s_dir_is_not_checked_when_nothing_is_built(tmp_path):
 
 def test_unknown_addon_and_missing_manifest():
     assert error_of(environ={"K8S_DIND_ADDONS": "dashbord"}).endswith(
-        "unknown addon 'dashbord'; did you mean dashboard? (names: dashboard; or a manifest URL or file)"
+        "unknown addon 'dashbord'; did you mean dashboard? "
+        "(names: local-path-provisioner, metrics-server, dashboard; or a manifest URL or file)"
     )
     assert "addon manifest './missing.yaml' not found" in error_of(environ={"K8S_DIND_ADDONS": "./missing.yaml"})
 
@@ -377,7 +388,7 @@ def test_slice_is_json_for_config_changed():
     settings = load_settings(environ={})
     assert settings.slice("cluster.numNodes", "cluster.addons") == {
         "cluster.numNodes": 2,
-        "cluster.addons": ["dashboard"],
+        "cluster.addons": ["local-path-provisioner"],
     }
     assert settings.digest("cluster.numNodes") != load_settings(environ={"K8S_DIND_NUM_NODES": "3"}).digest(
         "cluster.numNodes"
