@@ -1,13 +1,15 @@
-"""The cluster's kubeconfig and a kubectl of its version, in the state
-directory; the cluster in the user's kubeconfig too (tasks.user_kubeconfig)."""
+"""The cluster's kubeconfig, a kubectl of its version and helm (tasks.helm),
+in the state directory; the cluster in the user's kubeconfig too
+(tasks.user_kubeconfig)."""
 
 from __future__ import annotations
 
 import filecmp
 import os
 import shutil
+from pathlib import Path
 
-from tasks import user_kubeconfig
+from tasks import helm, user_kubeconfig
 from tasks.cluster import ADMIN_CONF, Cluster
 from tasks.console import log
 from tasks.errors import UserError
@@ -34,14 +36,15 @@ def render_for(objects: Objects, master: str, internal: bool = False) -> str:
 
 def write_kubeconfig(cluster: Cluster) -> None:
     """admin.conf (0600) pointing at the published API server, kubectl of the
-    cluster's version, and the cluster in the user's kubeconfig."""
+    cluster's version and helm beside it, and the cluster in the user's kubeconfig."""
     text = render(cluster)
     with replacing(cluster.names.kubeconfig()) as partial:
         # Created 0600: the credentials are never readable by others, not even briefly.
         with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
             out.write(text)
         os.chmod(partial, 0o600)
-    _copy_kubectl(cluster)
+    _copy_program(cluster.artifacts.binary("kubectl"), cluster.names.kubectl())
+    _copy_program(helm.binary(), cluster.names.helm())
     settings = cluster.settings.kubeconfig
     if settings.merge:
         merged = user_kubeconfig.merge(cluster.settings.cluster.name, text, settings.switch_context)
@@ -50,8 +53,7 @@ def write_kubeconfig(cluster: Cluster) -> None:
             log.info("context %s is in %s%s", cluster.names.context, cluster.names.shown(merged), current)
 
 
-def _copy_kubectl(cluster: Cluster) -> None:
-    source, target = cluster.artifacts.binary("kubectl"), cluster.names.kubectl()
+def _copy_program(source: Path, target: Path) -> None:
     if target.exists() and filecmp.cmp(source, target, shallow=True):
         return  # the same size and time: copied before (a no-op `up` copies no 50 MB)
     with replacing(target) as partial:

@@ -6,7 +6,7 @@ The default cluster keeps the names users of kubeadm-dind-cluster know:
 `~/.kubeadm-local-cluster/admin.conf`. Any other cluster NAME appends
 `-NAME` to each container, as kubeadm-dind-cluster's CLUSTER_ID did
 (`kube-master-NAME`, `kube-node-1-NAME`), so two clusters never share a name;
-its kubeconfig and kubectl live in `~/.kubeadm-local-cluster/clusters/NAME/`.
+its kubeconfig, kubectl and helm live in `~/.kubeadm-local-cluster/clusters/NAME/`.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ class Names:
         return f"kubeadm-local-cluster/snapshot:{self.cluster}-{node}"
 
     def state(self, home: Path | None = None) -> Path:
-        """Where this cluster's kubeconfig and kubectl live."""
+        """Where this cluster's kubeconfig, kubectl and helm live."""
         base = state_dir(home)
         return base if self.cluster == DEFAULT_CLUSTER else base / "clusters" / self.cluster
 
@@ -69,6 +69,10 @@ class Names:
 
     def kubectl(self, home: Path | None = None) -> Path:
         return self.state(home) / "kubectl"
+
+    def helm(self, home: Path | None = None) -> Path:
+        """helm beside kubectl (tasks/helm.py)."""
+        return self.state(home) / "helm"
 
     def shown(self, path: Path) -> str:
         """A path under HOME as the user would type it."""

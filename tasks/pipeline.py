@@ -12,7 +12,7 @@ import functools
 from doit.tools import config_changed
 
 from tasks import artifacts as art
-from tasks import busybox, containerd, context, doctor, e2e, e2e_artifacts, node_image
+from tasks import busybox, containerd, context, doctor, e2e, e2e_artifacts, helm, node_image
 from tasks.console import CONSOLE
 from tasks.errors import UserError
 from tasks.gobuild import KUBERNETES_COMMANDS
@@ -273,12 +273,17 @@ def task_images(artifacts: art.ArtifactSet):
         yield task
 
 
+def task_helm():
+    """helm from its Go module (tasks/helm.py), which `up` puts beside kubectl"""
+    return helm.task_dict()
+
+
 def task_artifacts():
-    """build or fetch every binary and image a cluster needs"""
+    """build or fetch every binary and image a cluster needs (and helm, for its state directory)"""
     return {
         "basename": "artifacts",
         "actions": None,
-        "task_dep": ["kubernetes", "images", "crictl", "containerd"],
+        "task_dep": ["kubernetes", "images", "crictl", "containerd", helm.TASK],
         "params": flag_params(),
     }
 

@@ -14,6 +14,7 @@ from tasks import (
     containerd,
     context,
     export_logs,
+    helm,
     kubeadm,
     kubeconfig,
     load,
@@ -204,9 +205,9 @@ def task_snapshot():
 
 
 def task_kubeconfig_files():
-    """~/.kubeadm-local-cluster/admin.conf and kubectl; the cluster in your kubeconfig"""
+    """~/.kubeadm-local-cluster/admin.conf, kubectl and helm; the cluster in your kubeconfig"""
     # Always written: cheap, and the published port changes when the engine restarts.
-    title = "kubeconfig and kubectl"
+    title = "kubeconfig, kubectl and helm"
     return _cluster_task("kubeconfig-files", title, kubeconfig.write_kubeconfig, "snapshot", always=True)
 
 
@@ -224,6 +225,7 @@ def report_up():
         CONSOLE.emit(f"  kubectl context {names.context} in {names.shown(merged)}{current}; or:")
     CONSOLE.emit(f"  export KUBECONFIG={names.shown(names.kubeconfig())}")
     CONSOLE.emit(f"  alias kubectl={names.shown(names.kubectl())}")
+    CONSOLE.emit(f"  alias helm={names.shown(names.helm())}   # helm {helm.VERSION}, reads KUBECONFIG too")
 
 
 def task_preflight():

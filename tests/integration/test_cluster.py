@@ -184,7 +184,7 @@ def test_second_up_does_no_work(cluster, shared_home):
     assert [line.split(" (")[0] for line in redone] == [
         "✓ names and subnet free",
         "✓ nodes Ready, CoreDNS Ready",
-        "✓ kubeconfig and kubectl",
+        "✓ kubeconfig, kubectl and helm",
     ]
 
 
