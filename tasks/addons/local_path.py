@@ -5,7 +5,7 @@ minikube users expect of a local cluster.
 
 The provisioner starts a short-lived helper pod on the chosen node to make
 or remove each volume's directory (`/bin/sh /script/setup`, `mkdir`, `rm`),
-so its image carries a shell and coreutils from Debian beside the program,
+so its image carries busybox from Debian beside the program,
 and serves as the helper image too: nothing is pulled. Its module is built
 as a dependency of a wrapper module (its vendor/ directory is not used)."""
 
@@ -26,10 +26,12 @@ PROGRAM = built.Program(
     manifest="local-path-storage.yaml",
     namespace="local-path-storage",
     deployment="local-path-provisioner",
-    # dash is /bin/sh in Debian, but its maintainer scripts make that link,
-    # and an unpacked-only base runs none.
-    packages=("base-files", "dash", "coreutils"),
-    links=(("usr/bin/sh", "dash"),),
+    # The helper's scripts need sh, mkdir and rm: Debian's static busybox
+    # gives all three in 2 MB (dash, coreutils and libc would be 30). Its
+    # package makes no applet links (busybox --install would): we do.
+    # base-files brings trixie's /bin -> usr/bin.
+    packages=("base-files", "busybox-static"),
+    links=tuple((f"usr/bin/{applet}", "busybox") for applet in ("sh", "mkdir", "rm")),
 )
 STORAGE_CLASS = "standard"
 

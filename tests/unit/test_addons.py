@@ -62,7 +62,7 @@ def test_the_storage_class_is_the_default_one_and_its_helper_pods_use_our_image(
     assert helper["spec"]["containers"][0]["image"] == local_path.PROGRAM.image
     assert helper["spec"]["containers"][0]["imagePullPolicy"] == "Never"
     # The provisioner runs the helper's script with /bin/sh: the image has one.
-    assert ("usr/bin/sh", "dash") in local_path.PROGRAM.links and "dash" in local_path.PROGRAM.packages
+    assert ("usr/bin/sh", "busybox") in local_path.PROGRAM.links and "busybox-static" in local_path.PROGRAM.packages
     (provisioner,) = _containers(docs)
     assert provisioner["command"][0] == "/" + local_path.PROGRAM.binary_path
 
