@@ -12,7 +12,7 @@ import functools
 from doit.tools import config_changed
 
 from tasks import artifacts as art
-from tasks import busybox, containerd, context, doctor, e2e, e2e_artifacts, helm, node_image
+from tasks import busybox, containerd, context, doctor, e2e, e2e_artifacts, e2e_recipes, helm, node_image
 from tasks.console import CONSOLE
 from tasks.errors import UserError
 from tasks.gobuild import KUBERNETES_COMMANDS
@@ -300,7 +300,7 @@ def task_e2e_module(artifacts: art.ArtifactSet):
         "actions": [(step(e2e_artifacts.prepare_e2e_module), [artifacts])],
         "file_dep": [str(art.gobuild.TEMPLATES / "kubernetes.go.mod")],
         "targets": [str(module / "go.sum"), str(module / "build-date")],
-        "uptodate": [config_changed(recipe(version=artifacts.version, e2e=e2e_artifacts.RECIPE))],
+        "uptodate": [config_changed(recipe(version=artifacts.version, e2e=e2e_recipes.RECIPE))],
         "meta": {"title": f"conformance test modules of Kubernetes {artifacts.version}"},
     }
 
@@ -325,7 +325,7 @@ def task_e2e_binaries(artifacts: art.ArtifactSet):
             "actions": [(step(_timed(builder)), [artifacts])],
             "file_dep": [go_sum],
             "targets": [str(artifacts.binary(name))],
-            "uptodate": [config_changed(recipe(e2e=e2e_artifacts.RECIPE))],
+            "uptodate": [config_changed(recipe(e2e=e2e_recipes.RECIPE))],
             "meta": {"title": f"{name} {artifacts.version} from Go modules"},
         }
 
@@ -365,10 +365,10 @@ def task_test_images(artifacts: art.ArtifactSet):
         "file_dep": [
             str(artifacts.binary("e2e.test")),
             str(busybox.binary()),  # the busybox task's
-            *(str(p) for p in sorted(e2e_artifacts.IMAGE_FILES.rglob("*")) if p.is_file()),
+            *(str(p) for p in sorted(e2e_recipes.IMAGE_FILES.rglob("*")) if p.is_file()),
         ],
         "targets": [str(e2e.combined_archive(artifacts))],
-        "uptodate": [config_changed(recipe(e2e=e2e_artifacts.RECIPE, listing=e2e_artifacts.LISTING))],
+        "uptodate": [config_changed(recipe(e2e=e2e_recipes.RECIPE, listing=e2e_artifacts.LISTING))],
         "meta": {"title": f"conformance test images for Kubernetes {artifacts.version}"},
     }
 

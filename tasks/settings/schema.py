@@ -173,8 +173,7 @@ SCHEMA: tuple[Setting, ...] = (
         "cluster.addons",
         "addons",
         addons,
-        f"Comma-separated add-on names ({', '.join(KNOWN_ADDONS)}), manifest URLs or files; "
-        "'' for none.",
+        f"Comma-separated add-on names ({', '.join(KNOWN_ADDONS)}), manifest URLs or files; '' for none.",
     ),
     Setting(
         "cluster.extraPortMappings",

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks.e2e_artifacts import combine_archives, recipe_for
+from tasks.e2e_artifacts import combine_archives
+from tasks.e2e_recipes import recipe_for
 from tasks.paths import REPO_DIR
 from tests.integration.conftest import GO_CACHES, VERSION
 
@@ -28,6 +29,7 @@ BUILD = """
 import json, sys
 from tasks.artifacts import ArtifactSet
 from tasks import e2e_artifacts as e2e
+from tasks import e2e_recipes as recipes
 artifacts = ArtifactSet(sys.argv[1])
 e2e.prepare_e2e_module(artifacts)
 e2e.build_e2e_test(artifacts)
@@ -35,8 +37,8 @@ e2e.build_ginkgo(artifacts)
 e2e.list_test_images(artifacts)
 archives, missing = e2e.build_test_images(artifacts)
 print(json.dumps({
-    "archives": {ref: str(e2e.archive_path(artifacts, ref)) for ref in e2e.listed_images(artifacts)
-                 if e2e.archive_path(artifacts, ref) in archives},
+    "archives": {ref: str(recipes.archive_path(artifacts, ref)) for ref in e2e.listed_images(artifacts)
+                 if recipes.archive_path(artifacts, ref) in archives},
     "missing": missing,
     "ginkgo": e2e.ginkgo_version(artifacts),
 }))

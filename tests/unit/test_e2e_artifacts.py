@@ -9,6 +9,7 @@ import pytest
 
 from tasks import busybox, gobuild, oci
 from tasks import e2e_artifacts as e2e
+from tasks import e2e_recipes as recipes
 from tasks.artifacts import ArtifactSet
 from tasks.errors import UserError
 
@@ -57,7 +58,7 @@ CONFORMANCE_1_34 = {
     ],
 )
 def test_split_reference(reference, expected):
-    assert e2e.split_reference(reference) == expected
+    assert recipes.split_reference(reference) == expected
 
 
 def test_archive_names_are_flat_and_tell_the_image_and_tag(isolated_home):
@@ -69,10 +70,10 @@ def test_archive_names_are_flat_and_tell_the_image_and_tag(isolated_home):
         "registry.k8s.io/sig-storage/csi-attacher:v4.8.0": "sig-storage-csi-attacher-v4.8.0.tar",
     }
     for reference, name in names.items():
-        path = e2e.archive_path(artifacts, reference)
-        assert path == artifacts.root / f"e2e-images-r{e2e.RECIPE}" / name
+        path = recipes.archive_path(artifacts, reference)
+        assert path == artifacts.root / f"e2e-images-r{recipes.RECIPE}" / name
     # Never where the node image preloads the cluster's own images.
-    assert e2e.archive_path(artifacts, "registry.k8s.io/pause:3.10.1").parent != artifacts.image("pause").parent
+    assert recipes.archive_path(artifacts, "registry.k8s.io/pause:3.10.1").parent != artifacts.image("pause").parent
 
 
 def test_the_listed_images_are_sorted_and_unique():
@@ -90,7 +91,7 @@ def test_the_e2e_module_builds_the_test_programs_not_the_cluster(tmp_path):
     gobuild.write_module(tmp_path, "kubernetes.go.mod", values)
     text = (tmp_path / "go.mod").read_text()
     assert "require k8s.io/kubernetes v1.34.4" in text
-    for package in e2e.PROGRAMS.values():
+    for package in recipes.PROGRAMS.values():
         assert f"\t{package}\n" in text
     assert "\tgithub.com/onsi/ginkgo/v2/ginkgo\n" in text
     assert "k8s.io/kubernetes/cmd/" not in text
@@ -99,26 +100,26 @@ def test_the_e2e_module_builds_the_test_programs_not_the_cluster(tmp_path):
 
 def test_every_conformance_image_has_a_recipe():
     for reference in CONFORMANCE_1_34:
-        recipe = e2e.recipe_for(reference)
+        recipe = recipes.recipe_for(reference)
         assert recipe is not None and recipe.conformance, reference
 
 
 def test_images_without_a_recipe_say_why():
     for reference in e2e.parse_image_list(LISTED_1_34):
-        if e2e.recipe_for(reference) is None and reference != "registry.k8s.io/pause:3.10.1":
-            assert e2e.why_not_made(reference) != "no recipe for this image", reference
-    assert e2e.why_not_made("example.com/something:1") == "no recipe for this image"
+        if recipes.recipe_for(reference) is None and reference != "registry.k8s.io/pause:3.10.1":
+            assert recipes.why_not_made(reference) != "no recipe for this image", reference
+    assert recipes.why_not_made("example.com/something:1") == "no recipe for this image"
 
 
 def test_recipes_name_what_exists():
-    for repository, recipe in e2e.RECIPES.items():
-        assert not recipe.base or recipe.base in e2e.BASES, repository
-        assert set(recipe.programs) <= set(e2e.PROGRAMS), repository
+    for repository, recipe in recipes.RECIPES.items():
+        assert not recipe.base or recipe.base in recipes.BASES, repository
+        assert set(recipe.programs) <= set(recipes.PROGRAMS), repository
         for name in recipe.files:
-            assert (e2e.IMAGE_FILES / name).is_file(), name
-    for name, base in e2e.BASES.items():
+            assert (recipes.IMAGE_FILES / name).is_file(), name
+    for name, base in recipes.BASES.items():
         if base.hook:
-            hook = e2e.IMAGE_FILES / base.hook
+            hook = recipes.IMAGE_FILES / base.hook
             assert hook.is_file() and os.access(hook, os.X_OK), name
 
 
@@ -136,11 +137,11 @@ def test_plan_skips_what_the_cluster_preloads_and_names_every_input(isolated_hom
     assert "registry.k8s.io/pause:3.10.1" not in plans
     assert set(plans) >= CONFORMANCE_1_34
     agnhost = plans["registry.k8s.io/e2e-test-images/agnhost:2.56"]
-    assert agnhost.file_deps == [e2e.base_path("agnhost"), e2e.program_path(artifacts, "agnhost")]
+    assert agnhost.file_deps == [recipes.base_path("agnhost"), recipes.program_path(artifacts, "agnhost")]
     etcd = plans["registry.k8s.io/etcd:3.6.4-0"]  # not the cluster's 3.6.5-0: built at 3.6.4
     assert [p.name for p in etcd.programs] == ["etcd-v3.6.4", "etcdctl-v3.6.4"]
     httpd = plans["registry.k8s.io/e2e-test-images/httpd:2.4.38-4"]
-    assert e2e.IMAGE_FILES / "httpd" / "httpd.conf" in httpd.file_deps
+    assert recipes.IMAGE_FILES / "httpd" / "httpd.conf" in httpd.file_deps
 
 
 def test_report_lists_archives_made_and_what_is_missing(isolated_home):
@@ -149,10 +150,10 @@ def test_report_lists_archives_made_and_what_is_missing(isolated_home):
     e2e.image_list_path(artifacts).write_text(json.dumps({"images": e2e.parse_image_list(LISTED_1_34)}))
     made = ["registry.k8s.io/e2e-test-images/agnhost:2.56", "registry.k8s.io/e2e-test-images/busybox:1.37.0-1"]
     for reference in made:
-        e2e.archive_path(artifacts, reference).parent.mkdir(parents=True, exist_ok=True)
-        e2e.archive_path(artifacts, reference).write_bytes(b"")
+        recipes.archive_path(artifacts, reference).parent.mkdir(parents=True, exist_ok=True)
+        recipes.archive_path(artifacts, reference).write_bytes(b"")
     archives, missing = e2e.e2e_images(artifacts)
-    assert archives == [e2e.archive_path(artifacts, reference) for reference in made]
+    assert archives == [recipes.archive_path(artifacts, reference) for reference in made]
     assert "registry.k8s.io/pause:3.10.1" not in missing  # the node image has it
     assert "registry.k8s.io/e2e-test-images/nginx:1.14-4" in missing
     assert "gcr.io/k8s-authenticated-test/agnhost:2.6" in missing
@@ -165,13 +166,13 @@ def test_report_lists_archives_made_and_what_is_missing(isolated_home):
 
 def _fake_inputs(artifacts, tmp_path, bases, programs):
     for name in bases:
-        path = e2e.base_path(name)
+        path = recipes.base_path(name)
         path.parent.mkdir(parents=True, exist_ok=True)
         with tarfile.open(path, "w") as tar:
             info = tarfile.TarInfo("etc/os-release")
             tar.addfile(info)
     for name in programs:
-        path = e2e.program_path(artifacts, name)
+        path = recipes.program_path(artifacts, name)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"#!/bin/sh\n")
 
@@ -195,7 +196,8 @@ def test_two_tags_of_one_recipe_are_two_images(isolated_home, tmp_path):
     old = e2e.build_test_image(artifacts, "registry.k8s.io/e2e-test-images/httpd:2.4.38-4")
     new = e2e.build_test_image(artifacts, "registry.k8s.io/e2e-test-images/httpd:2.4.39-4")
     assert old != new
-    manifest, config, members = _image(e2e.archive_path(artifacts, "registry.k8s.io/e2e-test-images/httpd:2.4.38-4"))
+    old_archive = recipes.archive_path(artifacts, "registry.k8s.io/e2e-test-images/httpd:2.4.38-4")
+    manifest, config, members = _image(old_archive)
     assert manifest["RepoTags"] == ["registry.k8s.io/e2e-test-images/httpd:2.4.38-4"]
     assert config["config"]["Cmd"] == ["httpd-foreground"] and config["config"]["StopSignal"] == "SIGWINCH"
     assert "usr/local/apache2/htdocs/index.html" in members
@@ -206,10 +208,10 @@ def test_nonewprivs_carries_a_setuid_program(isolated_home, tmp_path):
     artifacts = ArtifactSet("v1.34.4")
     _fake_inputs(artifacts, tmp_path, [], ["nnp"])
     e2e.build_test_image(artifacts, "registry.k8s.io/e2e-test-images/nonewprivs:1.3")
-    _, config, members = _image(e2e.archive_path(artifacts, "registry.k8s.io/e2e-test-images/nonewprivs:1.3"))
+    _, config, members = _image(recipes.archive_path(artifacts, "registry.k8s.io/e2e-test-images/nonewprivs:1.3"))
     assert members["usr/local/bin/nnp"].mode == 0o4755
     assert config["config"]["Cmd"] == ["nnp"]
-    assert config["config"]["Labels"]["io.kubeadm-local-cluster.recipe"] == e2e.RECIPE
+    assert config["config"]["Labels"]["io.kubeadm-local-cluster.recipe"] == recipes.RECIPE
 
 
 def test_an_image_without_recipe_is_a_clear_error(isolated_home):
@@ -227,7 +229,7 @@ def test_read_tags_of_a_test_image(isolated_home, tmp_path):
     artifacts = ArtifactSet("v1.34.4")
     _fake_busybox()
     e2e.build_test_image(artifacts, "registry.k8s.io/e2e-test-images/busybox:1.36.1-1")
-    archive = e2e.archive_path(artifacts, "registry.k8s.io/e2e-test-images/busybox:1.36.1-1")
+    archive = recipes.archive_path(artifacts, "registry.k8s.io/e2e-test-images/busybox:1.36.1-1")
     assert oci.read_tags(archive) == ["registry.k8s.io/e2e-test-images/busybox:1.36.1-1"]
 
 
@@ -238,10 +240,10 @@ def test_busybox_image_is_upstreams_layout(isolated_home, tmp_path):
     _fake_busybox()
     reference = "registry.k8s.io/e2e-test-images/busybox:1.37.0-1"
     e2e.build_test_image(artifacts, reference)
-    manifest, config, _ = _image(e2e.archive_path(artifacts, reference))
+    manifest, config, _ = _image(recipes.archive_path(artifacts, reference))
     assert len(manifest["Layers"]) == 1 and config["config"]["Cmd"] == ["sh"]
     with (
-        tarfile.open(e2e.archive_path(artifacts, reference)) as tar,
+        tarfile.open(recipes.archive_path(artifacts, reference)) as tar,
         tarfile.open(fileobj=tar.extractfile(manifest["Layers"][0])) as layer,
     ):
         members = {m.name: m for m in layer.getmembers()}
@@ -280,7 +282,7 @@ def test_combined_archive_holds_every_image_and_each_layer_once(isolated_home, t
     for reference in references:
         e2e.build_test_image(artifacts, reference)
     combined = tmp_path / "all.tar"
-    e2e.combine_archives([e2e.archive_path(artifacts, r) for r in references], combined)
+    e2e.combine_archives([recipes.archive_path(artifacts, r) for r in references], combined)
     assert oci.read_tags(combined) == references
     with tarfile.open(combined) as tar:
         names = tar.getnames()

@@ -5,7 +5,7 @@ import json
 import textwrap
 import threading
 
-from tasks import e2e_artifacts, e2e_needs, e2e_pulls
+from tasks import e2e_artifacts, e2e_needs, e2e_pulls, e2e_recipes
 from tasks.container_io import ExecResult
 
 # Written to the shape of test/utils/image/manifest.go (an excerpt, not upstream's text).
@@ -65,8 +65,8 @@ def test_an_image_conformance_tests_name_without_a_recipe_is_reported_before_the
 
 
 def test_glibc_dns_testing_is_made_as_jessie_dnsutils_was():
-    glibc = e2e_artifacts.recipe_for("registry.k8s.io/e2e-test-images/glibc-dns-testing:2.1.1")
-    jessie = e2e_artifacts.recipe_for("registry.k8s.io/e2e-test-images/jessie-dnsutils:1.7")
+    glibc = e2e_recipes.recipe_for("registry.k8s.io/e2e-test-images/glibc-dns-testing:2.1.1")
+    jessie = e2e_recipes.recipe_for("registry.k8s.io/e2e-test-images/jessie-dnsutils:1.7")
     assert glibc is not None and (glibc.layers, glibc.base, glibc.config) == (jessie.layers, jessie.base, jessie.config)
 
 
