@@ -98,10 +98,10 @@ def start_nodes(cluster: Cluster, image_of) -> None:
     def start(spec: NodeSpec) -> None:
         publish = (address, port or None) if spec.role == "master" else None
         extra = ports_of(cluster.settings.cluster.extra_port_mappings, cluster.nodes.index(spec))
-        cluster.started[spec.name] = time.time()
         cluster.objects.create_node(
             spec.name, image_of(spec), cluster.names.network, spec.address, cluster.labels(spec), mode, publish, extra
         )
+        cluster.started[spec.name] = cluster.objects.started_at(spec.name)
         wait_for_boot(cluster, spec.name)
 
     parallel.each(start, cluster.nodes, doing="starting")
@@ -161,8 +161,8 @@ def restart_stopped(cluster: Cluster) -> bool:
         return False
     log.info("starting the stopped nodes %s", ", ".join(stopped))
     for name in stopped:
-        cluster.started[name] = time.time()
         cluster.objects.start_container(name)
+        cluster.started[name] = cluster.objects.started_at(name)
     parallel.each(lambda spec: wait_for_boot(cluster, spec.name), cluster.nodes, doing="booting")
     if cluster.has_file(cluster.master, READY_MARKER):
         return True

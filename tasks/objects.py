@@ -5,6 +5,7 @@ that is not the cluster's is a clash: named, and never touched."""
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 import re
 
@@ -163,6 +164,16 @@ class Objects(ContainerIO):
             self.client.api.start(name)
         except APIError as err:
             raise EngineError(f"cannot start {name}: {_short(str(err))}") from None
+
+    def started_at(self, name: str) -> float:
+        """When the container last started (Unix seconds), by the engine host's
+        clock, which is its nodes' clock too: what readiness compares the
+        nodes' reports with, whatever the clock of the machine we run on."""
+        try:
+            moment = self.client.api.inspect_container(name)["State"]["StartedAt"]
+        except APIError as err:
+            raise EngineError(f"cannot inspect {name}: {_short(str(err))}") from None
+        return rfc3339_seconds(moment)
 
     def remove_container(self, name: str) -> None:
         """Our container of this name, if any; one that is not ours is a clash."""
@@ -424,3 +435,13 @@ class Objects(ContainerIO):
             pass
         except APIError as err:
             raise EngineError(f"cannot remove image {ref}: {_short(str(err))}") from None
+
+
+def rfc3339_seconds(moment: str) -> float:
+    """2026-12-01T22:45:28.123456789Z (the engine's nanoseconds) as Unix seconds."""
+    match = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)", moment)
+    if match is None:
+        raise EngineError(f"the engine gave a time this tool cannot read: {moment!r}")
+    whole, fraction, zone = match.groups()
+    stamp = datetime.datetime.fromisoformat(whole + ("+00:00" if zone == "Z" else zone)).timestamp()
+    return stamp + float(f"0.{fraction}" if fraction else 0)

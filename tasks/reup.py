@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from tasks import node_image, oci, parallel
 from tasks.cluster import Cluster, NodeSpec
 from tasks.console import log
 from tasks.container_io import Blob
+from tasks.errors import UserError
 
 # On the node's containerd volume: the engine's archive API cannot write into a tmpfs.
 LOAD_DIR = "/var/lib/containerd/kubeadm-local-cluster-load"
@@ -29,6 +29,17 @@ def import_command(archive: str) -> str:
     """The shell command that imports an image archive on a node into kubelet's
     containerd namespace; unpacked layers leave the content store (as at boot)."""
     return f"ctr -n k8s.io images import --local --discard-unpacked-layers {archive} >/dev/null"
+
+
+NODE_CLOCK = "node-clock"  # the line that says the node's time before kubelet stops
+
+
+def node_clock(output: str) -> float:
+    """The node's time (Unix seconds) from a script's NODE_CLOCK line."""
+    for line in output.splitlines():
+        if line.startswith(f"{NODE_CLOCK} "):
+            return float(line.split()[1])
+    raise UserError(f"the node did not say its time: {output.strip()[-200:] or 'no output'}")
 
 
 # What `reup` puts into running nodes: binaries by path, images by role.
@@ -66,14 +77,19 @@ def swap_binaries(cluster: Cluster) -> None:
         script = [f"mv -f {SWAP_DIR}/{n} /usr/bin/{n}" for n in new_binaries]
         script += [import_command(f"{SWAP_DIR}/{n}.tar") for n in new_images]
         script.append(f"rm -rf {SWAP_DIR}")
-        if "kubelet" in new_binaries or new_images:
-            script.insert(0, "systemctl stop kubelet")
+        restarted = "kubelet" in new_binaries or new_images
+        if restarted:
+            # The node's clock, not ours: readiness compares it with what the node reports.
+            script[:0] = [f'echo "{NODE_CLOCK} $(date +%s)"', "systemctl stop kubelet"]
             if new_images:
                 script.append("crictl rmp --all --force >/dev/null")
-                cluster.started[spec.name] = time.time()
             script.append("systemctl start kubelet")
-            cluster.kubelet_restarted[spec.name] = time.time()
-        cluster.run(spec.name, ["sh", "-ec", "\n".join(script)], "putting in the new binaries")
+        output = cluster.run(spec.name, ["sh", "-ec", "\n".join(script)], "putting in the new binaries")
+        if restarted:
+            moment = node_clock(output)
+            cluster.kubelet_restarted[spec.name] = moment
+            if new_images:
+                cluster.started[spec.name] = moment
         changes[spec.name] = new_binaries + [f"{n} image" for n in new_images]
 
     parallel.each(swap, cluster.nodes, doing="updating")
