@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from docker.errors import DockerException
 
-from tasks.engine import LABEL, LABEL_CLUSTER, LABEL_ROLE, NODE_ROLES, Engine, engine_host
+from tasks.engine import LABEL, LABEL_CLUSTER, LABEL_ROLE, NODE_ROLES, Engine, engine_target
 from tasks.snapshot import DATA_ROLE, ROLE
 
 
@@ -66,8 +66,8 @@ def listing(engine: Engine | None = None) -> list[Listed]:
 
 def render(clusters: list[Listed]) -> list[str]:
     if not clusters:
-        return [f"no clusters on the engine at {engine_host()}"]
-    lines = [f"engine: {engine_host()}"]
+        return [f"no clusters on the engine at {engine_target().describe()}"]
+    lines = [f"engine: {engine_target().describe()}"]
     for listed in clusters:
         nodes = ", ".join(f"{name} ({state})" for name, state in listed.nodes) or "none (down)"
         lines += [

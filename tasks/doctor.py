@@ -39,13 +39,14 @@ def run_checks(engine_connect: Callable[[], Engine] = Engine.connect) -> list[Ch
                 "engine",
                 FAIL,
                 str(err).partition(": start it")[0],
-                "start it (`dockerd` or `systemctl start docker`) or set DOCKER_HOST",
+                "start it (`dockerd` or `systemctl start docker`), or set DOCKER_HOST or DOCKER_CONTEXT",
             )
         )
         engine = facts = None
     if engine and facts:
         where = "local" if facts.is_local else "remote"
-        checks.append(Check("engine", OK, f"Docker {facts.version} (API {facts.api_version}), {where} at {facts.host}"))
+        detail = f"Docker {facts.version} (API {facts.api_version}), {where} at {facts.host} ({facts.source})"
+        checks.append(Check("engine", OK, detail))
         checks.append(check_node_mode(engine))
         checks.append(check_cgroup(facts))
         checks.append(check_engine_disk(facts))

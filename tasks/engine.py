@@ -4,12 +4,15 @@ a remote engine behind DOCKER_HOST works the same as a local one)."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import docker
+import docker.tls
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
 from tasks.errors import UserError
@@ -48,6 +51,7 @@ class EngineFacts:
     version: str
     api_version: str
     host: str
+    source: str  # how the engine was chosen (DOCKER_HOST, a docker context, the default socket)
     is_local: bool
     architecture: str
     cgroup_version: str
@@ -56,8 +60,96 @@ class EngineFacts:
     operating_system: str
 
 
+DEFAULT_HOST = "unix:///var/run/docker.sock"
+
+
+@dataclass(frozen=True)
+class Target:
+    """Which engine, chosen as the docker CLI chooses: DOCKER_HOST (with
+    DOCKER_TLS_VERIFY and DOCKER_CERT_PATH), else the context DOCKER_CONTEXT
+    names, else the current context of the docker CLI's config.json, else the
+    local socket."""
+
+    host: str
+    source: str  # how it was chosen, for doctor and clusters
+    context: str = ""  # the docker context's name, when one chose it
+
+    def describe(self) -> str:
+        where = "local" if self.host.startswith(("unix://", "npipe://")) else "remote"
+        return f"{self.host} ({where}; {self.source})"
+
+
+def engine_target(environ: Mapping[str, str] | None = None) -> Target:
+    environ = os.environ if environ is None else environ
+    if environ.get("DOCKER_HOST"):
+        return Target(environ["DOCKER_HOST"], "DOCKER_HOST")
+    name, source = environ.get("DOCKER_CONTEXT", ""), "DOCKER_CONTEXT"
+    if not name:
+        name, source = _current_context(environ), "the docker CLI's current context"
+    if not name or name == "default":
+        return Target(DEFAULT_HOST, "the default socket")
+    endpoint = _context_endpoint(name, environ)
+    if endpoint is None or not endpoint.get("Host"):
+        raise EngineError(f"the docker context {name} ({source}) does not exist: `docker context ls` lists them")
+    return Target(endpoint["Host"], f"context {name}, from {source}", name)
+
+
+def _docker_config_dir(environ: Mapping[str, str]) -> Path:
+    return Path(environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
+
+
+def _current_context(environ: Mapping[str, str]) -> str:
+    """currentContext of the docker CLI's config.json ('' when none; an
+    unreadable file counts as none, as for the CLI's default)."""
+    try:
+        return json.loads((_docker_config_dir(environ) / "config.json").read_text()).get("currentContext") or ""
+    except (OSError, ValueError, AttributeError):
+        return ""
+
+
+def _context_dir(name: str, environ: Mapping[str, str], kind: str) -> Path:
+    """The docker CLI's store: contexts/meta|tls/<sha256 of the name>/."""
+    return _docker_config_dir(environ) / "contexts" / kind / hashlib.sha256(name.encode()).hexdigest()
+
+
+def _context_endpoint(name: str, environ: Mapping[str, str]) -> dict | None:
+    path = _context_dir(name, environ, "meta") / "meta.json"
+    try:
+        return json.loads(path.read_text())["Endpoints"]["docker"]
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise EngineError(f"cannot read the docker context {name} ({path}): {_short(str(err))}") from None
+
+
+def _context_tls(name: str, environ: Mapping[str, str]) -> docker.tls.TLSConfig | bool:
+    """The context's TLS material (ca.pem, cert.pem, key.pem), as the CLI stores it; False without."""
+    files = _context_dir(name, environ, "tls") / "docker"
+    if not files.is_dir():
+        return False
+    endpoint = _context_endpoint(name, environ) or {}
+    cert, key, ca = (files / f"{part}.pem" for part in ("cert", "key", "ca"))
+    return docker.tls.TLSConfig(
+        client_cert=(str(cert), str(key)) if cert.exists() and key.exists() else None,
+        ca_cert=str(ca) if ca.exists() else None,
+        verify=not endpoint.get("SkipTLSVerify", False),
+    )
+
+
 def engine_host() -> str:
-    return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    try:
+        return engine_target().host
+    except EngineError:
+        return os.environ.get("DOCKER_HOST") or DEFAULT_HOST
+
+
+def _client(target: Target, timeout: int) -> docker.DockerClient:
+    """A client of TARGET; ssh:// through the system's ssh (the user's config,
+    agent and known_hosts), never a Python ssh library."""
+    if not target.context:
+        return docker.from_env(timeout=timeout, use_ssh_client=True)
+    tls = _context_tls(target.context, os.environ)
+    return docker.DockerClient(base_url=target.host, tls=tls, timeout=timeout, use_ssh_client=True)
 
 
 class Engine:
@@ -68,9 +160,10 @@ class Engine:
 
     @classmethod
     def connect(cls, timeout: int = 60) -> Engine:
-        host = engine_host()
+        target = engine_target()
+        host = target.host
         try:
-            client = docker.from_env(timeout=timeout)
+            client = _client(target, timeout)
             client.ping()
         except DockerException as err:
             reason = str(err).splitlines()[0] if str(err) else type(err).__name__
@@ -93,11 +186,13 @@ class Engine:
             return self._facts
         info = self.info()
         version = self.client.version()
-        host = engine_host()
+        target = engine_target()
+        host = target.host
         self._facts = EngineFacts(
             version=version.get("Version", "?"),
             api_version=version.get("ApiVersion", "?"),
             host=host,
+            source=target.source,
             is_local=host.startswith(("unix://", "npipe://")),
             architecture=info.get("Architecture", "?"),
             cgroup_version=str(info.get("CgroupVersion", "1")),

@@ -115,3 +115,30 @@ def up_and_clean(shared_home, tcp_engine):
         ).stdout.strip()
         == ""
     )
+
+
+@pytest.mark.parametrize("chosen_by", ["DOCKER_CONTEXT", "currentContext"])
+def test_a_docker_context_chooses_the_engine(shared_home, tcp_engine, tmp_path, chosen_by):
+    """A context the docker CLI itself made, named by DOCKER_CONTEXT or made
+    the current one with `docker context use`."""
+    config = tmp_path / "docker-config"
+    made = subprocess.run(
+        ["docker", "--config", str(config), "context", "create", "it-far", "--docker", f"host={tcp_engine}"],
+        capture_output=True,
+        text=True,
+    )
+    assert made.returncode == 0, made.stderr
+    env = {"DOCKER_CONFIG": str(config), "DOCKER_HOST": ""}
+    if chosen_by == "DOCKER_CONTEXT":
+        env["DOCKER_CONTEXT"] = "it-far"
+        source = "context it-far, from DOCKER_CONTEXT"
+    else:
+        used = subprocess.run(["docker", "--config", str(config), "context", "use", "it-far"], capture_output=True)
+        assert used.returncode == 0
+        source = "context it-far, from the docker CLI's current context"
+    doctor = local_cluster(shared_home, "doctor", env=env)
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    assert f"remote at {tcp_engine} ({source})" in doctor.stdout
+    clusters = local_cluster(shared_home, "clusters", env=env)
+    assert clusters.returncode == 0, clusters.stdout + clusters.stderr
+    assert f"{tcp_engine} (remote; {source})" in clusters.stdout
