@@ -331,6 +331,13 @@ class Objects(ContainerIO):
                 ) from None
             raise EngineError(f"cannot start {name}: {_short(full)}") from None
 
+    def container_logs(self, name: str, tail: int = 20) -> str:
+        """The last lines a container printed (stdout and stderr)."""
+        try:
+            return self.client.api.logs(name, tail=tail).decode(errors="replace")
+        except APIError as err:
+            raise EngineError(f"cannot read the logs of {name}: {_short(str(err))}") from None
+
     def published_port(self, name: str) -> tuple[str, int]:
         attrs = self.client.api.inspect_container(name)
         binding = (attrs["NetworkSettings"]["Ports"].get("6443/tcp") or [{}])[0]
@@ -354,13 +361,16 @@ class Objects(ContainerIO):
         except APIError as err:
             raise EngineError(f"cannot create volume {name}: {_short(str(err))}") from None
 
-    def ensure_volume(self, name: str, labels: dict[str, str]) -> None:
-        """Our volume of this name, made when missing (kept, with its data, when there)."""
+    def ensure_volume(self, name: str, labels: dict[str, str]) -> bool:
+        """Our volume of this name, made when missing (kept, with its data,
+        when there); whether it was made now."""
         existing = self._volume_labels(name)
         if existing is None:
             self.create_volume(name, labels)
-        elif not self.owns(existing):
+            return True
+        if not self.owns(existing):
             raise self._clash("volume", name, "remove it, or choose another cluster name with --cluster-name")
+        return False
 
     def remove_volume(self, name: str) -> None:
         existing = self._volume_labels(name)

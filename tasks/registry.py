@@ -217,17 +217,23 @@ def ensure(cluster) -> None:
         if labels.get(f"{LABEL}.config") == wanted and attrs["State"].get("Running"):
             return
         objects.remove_container(names.registry)
-    objects.ensure_volume(names.registry_volume, objects.labels(role=DATA_ROLE))
-    objects.create_service(
-        names.registry,
-        IMAGE,
-        names.network,
-        objects.labels(role=ROLE, config=wanted),
-        {names.registry_volume: DATA_DIR},
-        (ADDRESS, settings.registry_port, PORT),
-        "choose another with --registry-port (0 picks a free one)",
-    )
-    _check_running(objects, names.registry)
+    made = objects.ensure_volume(names.registry_volume, objects.labels(role=DATA_ROLE))
+    try:
+        objects.create_service(
+            names.registry,
+            IMAGE,
+            names.network,
+            objects.labels(role=ROLE, config=wanted),
+            {names.registry_volume: DATA_DIR},
+            (ADDRESS, settings.registry_port, PORT),
+            "choose another with --registry-port (0 picks a free one)",
+        )
+        _check_running(objects, names.registry)
+    except UserError:
+        if made:  # nothing half-made: an empty volume of a registry that never ran goes too
+            objects.remove_container(names.registry)
+            objects.remove_volume(names.registry_volume)
+        raise
 
 
 def _check_running(objects, name: str, seconds: float = 2.0) -> None:
@@ -236,7 +242,7 @@ def _check_running(objects, name: str, seconds: float = 2.0) -> None:
     while time.monotonic() < deadline:
         attrs = objects.our_container(name)
         if not (attrs or {}).get("State", {}).get("Running"):
-            output = objects.client.api.logs(name, tail=5).decode(errors="replace").strip()
+            output = objects.container_logs(name, tail=5).strip()
             raise UserError(f"the registry {name} stopped at its start: {output[-300:] or 'no output'}")
         time.sleep(0.25)
 
