@@ -299,24 +299,34 @@ class Objects(ContainerIO):
         image: str,
         network: str,
         labels: dict[str, str],
+        address: str,
         volumes: dict[str, str],
         publish: tuple[str, int, int],
         port_hint: str,
     ) -> None:
         """A long-running container of the cluster's (not a node: no extra
-        powers) on its network, under its name there, with volumes {name:
-        mount point} and PUBLISH (host address, host port or 0 for a free one,
-        container port); started. A start that fails leaves nothing behind;
-        a port in use is one line ending with PORT_HINT."""
+        powers) on its network at ADDRESS (a fixed one: the engine would hand
+        out the first free address, which a node made later is to have),
+        with volumes {name: mount point} and PUBLISH (host address, host port
+        or 0 for a free one, container port); started. A start that fails
+        leaves nothing behind; a port in use is one line ending with PORT_HINT."""
         api = self.client.api
-        address, host_port, port = publish
+        host_address, host_port, port = publish
         host_config = self.engine.host_config(
             binds={volume: {"bind": target, "mode": "rw"} for volume, target in volumes.items()},
-            port_bindings={f"{port}/tcp": [(address, host_port or None)]},
+            port_bindings={f"{port}/tcp": [(host_address, host_port or None)]},
             network_mode=network,
         )
+        networking = api.create_networking_config({network: api.create_endpoint_config(ipv4_address=address)})
         try:
-            api.create_container(image, name=name, labels=labels, host_config=host_config, ports=[(port, "tcp")])
+            api.create_container(
+                image,
+                name=name,
+                labels=labels,
+                host_config=host_config,
+                networking_config=networking,
+                ports=[(port, "tcp")],
+            )
         except APIError as err:
             raise EngineError(f"cannot create {name}: {_short(str(err))}") from None
         try:
@@ -327,7 +337,7 @@ class Objects(ContainerIO):
                 api.remove_container(name, force=True)
             if "port is already allocated" in full or "address already in use" in full:
                 raise EngineError(
-                    f"cannot publish {name} on {address}:{host_port}: the port is in use; {port_hint}"
+                    f"cannot publish {name} on {host_address}:{host_port}: the port is in use; {port_hint}"
                 ) from None
             raise EngineError(f"cannot start {name}: {_short(full)}") from None
 

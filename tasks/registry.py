@@ -27,6 +27,7 @@ Layout: ~/.kubeadm-local-cluster/cache/registry/<version>/
 
 from __future__ import annotations
 
+import ipaddress
 import shlex
 import subprocess
 import time
@@ -210,7 +211,7 @@ def ensure(cluster) -> None:
     image_id = cluster.engine.image_id(IMAGE)
     if image_id is None:
         raise UserError(f"the engine has no {IMAGE}: `local-cluster up` loads it (was it removed meanwhile?)")
-    wanted = f"{image_id} {ADDRESS}:{settings.registry_port} {names.network}"
+    wanted = f"{image_id} {ADDRESS}:{settings.registry_port} {names.network} {network_address(cluster)}"
     attrs = objects.our_container(names.registry)
     if attrs is not None:
         labels = attrs.get("Config", {}).get("Labels") or {}
@@ -224,6 +225,7 @@ def ensure(cluster) -> None:
             IMAGE,
             names.network,
             objects.labels(role=ROLE, config=wanted),
+            network_address(cluster),
             {names.registry_volume: DATA_DIR},
             (ADDRESS, settings.registry_port, PORT),
             "choose another with --registry-port (0 picks a free one)",
@@ -234,6 +236,12 @@ def ensure(cluster) -> None:
             objects.remove_container(names.registry)
             objects.remove_volume(names.registry_volume)
         raise
+
+
+def network_address(cluster) -> str:
+    """The registry's address on the cluster's network: the last one, clear
+    of the nodes' (.2 up), whatever the number of nodes (settings leave room)."""
+    return str(ipaddress.ip_network(cluster.settings.dind.subnet).broadcast_address - 1)
 
 
 def _check_running(objects, name: str, seconds: float = 2.0) -> None:
@@ -273,10 +281,13 @@ def upstream(host: str) -> str:
     return UPSTREAMS.get(host, f"https://{host}")
 
 
-def hosts_files(registry_host: str | None, registry_name: str, mirrors: Mapping[str, str]) -> dict[str, str]:
+def hosts_files(
+    registry_host: str | None, registry_name: str, registry_address: str, mirrors: Mapping[str, str]
+) -> dict[str, str]:
     """{<host>/hosts.toml: contents} for containerd's hosts directory: each
     mirror before its upstream, and the local registry (registry_host, such as
-    localhost:5001) reached at its name on the cluster's network."""
+    localhost:5001) reached at its fixed address on the cluster's network (by
+    address: no name lookup on the node between a pull and the registry)."""
     template = Template(HOSTS_TEMPLATE.read_text())
     files = {
         f"{host}/hosts.toml": template.substitute(
@@ -288,7 +299,7 @@ def hosts_files(registry_host: str | None, registry_name: str, mirrors: Mapping[
         files[f"{registry_host}/hosts.toml"] = template.substitute(
             what=f"the local registry, {registry_name} on the cluster's network",
             server=f"http://{registry_host}",
-            host=f"http://{registry_name}:{PORT}",
+            host=f"http://{registry_address}:{PORT}",
         )
     return files
 
@@ -302,7 +313,7 @@ def configure_nodes(cluster) -> None:
     registry_host = address(cluster.objects, cluster.names) if settings.registry else None
     if settings.registry and registry_host is None:
         raise UserError(f"the registry {cluster.names.registry} is not running: `local-cluster up` starts it")
-    files = hosts_files(registry_host, cluster.names.registry, settings.registry_mirrors)
+    files = hosts_files(registry_host, cluster.names.registry, network_address(cluster), settings.registry_mirrors)
     directories = sorted({f"{HOSTS_DIR}/{path.rpartition('/')[0]}" for path in files})
     script = f"rm -rf {HOSTS_DIR} && mkdir -p {' '.join(shlex.quote(d) for d in [HOSTS_DIR, *directories])}"
     script += f" && test -e {DROP_IN_DIR}/{DROP_IN.name}"

@@ -217,8 +217,9 @@ def _check_together(values: dict, origins: dict) -> None:
                 "or set it to auto to get a free one"
             )
     nodes = values["cluster.numNodes"] + 1
-    # Addresses left after the network, broadcast and gateway addresses.
-    room = max(network.num_addresses - 3, 0)
+    # Addresses left after the network, broadcast and gateway addresses (and
+    # the registry's, the last one: tasks/registry.py).
+    room = max(network.num_addresses - 3 - (1 if values["cluster.registry"] else 0), 0)
     if nodes > room:
         raise SettingsError(
             f"{told('dind.subnet')} has room for {room} node addresses but "

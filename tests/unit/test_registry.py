@@ -92,18 +92,18 @@ def test_names_follow_the_cluster():
 
 
 def test_hosts_files_point_the_local_registry_at_its_container():
-    files = registry.hosts_files("localhost:5001", "kube-registry-b", {})
+    files = registry.hosts_files("localhost:5001", "kube-registry-b", "10.193.255.254", {})
     assert list(files) == ["localhost:5001/hosts.toml"]
     hosts = tomllib.loads(files["localhost:5001/hosts.toml"])
     assert hosts == {
         "server": "http://localhost:5001",
-        "host": {"http://kube-registry-b:5000": {"capabilities": ["pull", "resolve"]}},
+        "host": {"http://10.193.255.254:5000": {"capabilities": ["pull", "resolve"]}},
     }
 
 
 def test_hosts_files_put_each_mirror_before_its_upstream():
     mirrors = {"docker.io": "http://mirror.example:5000", "quay.io": "https://cache.example/quay"}
-    files = registry.hosts_files(None, "kube-registry", mirrors)
+    files = registry.hosts_files(None, "kube-registry", "", mirrors)
     assert sorted(files) == ["docker.io/hosts.toml", "quay.io/hosts.toml"]
     docker_hub = tomllib.loads(files["docker.io/hosts.toml"])
     # containerd's own name for Docker Hub's API, as its default resolution uses.
@@ -113,7 +113,7 @@ def test_hosts_files_put_each_mirror_before_its_upstream():
 
 
 def test_no_registry_and_no_mirrors_is_no_files():
-    assert registry.hosts_files(None, "kube-registry", {}) == {}
+    assert registry.hosts_files(None, "kube-registry", "", {}) == {}
 
 
 def test_the_drop_in_sets_the_hosts_directory_the_files_go_to():
@@ -161,3 +161,18 @@ def test_the_build_tasks_come_only_with_the_registry_on():
     assert basenames(settings_from()) == ["registry-images"]
     on = basenames(settings_from("--registry"))
     assert on[-1] == "registry-images" and {"registry-image", "registry-image-load"} <= set(on)
+
+
+def test_the_registry_takes_the_last_address_clear_of_the_nodes():
+    from types import SimpleNamespace
+
+    from tasks.cluster import node_specs
+
+    settings = settings_from("--registry", "--dind-subnet", "10.50.0.0/29", "--num-nodes", "3")
+    cluster = SimpleNamespace(settings=settings)
+    assert registry.network_address(cluster) == "10.50.0.6"
+    assert "10.50.0.6" not in {spec.address for spec in node_specs(settings)}
+    # A network with no room left for it is one line at settings time.
+    with pytest.raises(SettingsError, match=r"room for 4 node addresses"):
+        settings_from("--registry", "--dind-subnet", "10.50.0.0/29", "--num-nodes", "4")
+    settings_from("--dind-subnet", "10.50.0.0/29", "--num-nodes", "4")
