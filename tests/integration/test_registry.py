@@ -41,8 +41,10 @@ def up(home, *args):
 
 
 def labelled(kind: str) -> str:
+    """The names (images: IDs) of the module's cluster's objects of a kind."""
     listing = ("ps", "-a") if kind == "container" else (kind, "ls")
-    return docker(*listing, "--filter", f"label={LABEL}", "--format", "{{.Names}}").stdout.strip()
+    field = {"container": "{{.Names}}", "image": "{{.ID}}"}.get(kind, "{{.Name}}")
+    return docker(*listing, "--filter", f"label={LABEL}", "--format", field).stdout.strip()
 
 
 def tags(port: int, repository: str) -> list[str]:
