@@ -23,7 +23,7 @@ from pathlib import Path
 import requests
 from docker.errors import DockerException
 
-from tasks import parallel
+from tasks import parallel, registry
 from tasks.cluster import ADMIN_CONF, KUBEADM_DIR
 from tasks.engine import LABEL, LABEL_ROLE, EngineError
 from tasks.objects import Objects
@@ -86,6 +86,8 @@ def export(objects: Objects, settings: Settings, path: Path, deadline: int = 120
             _add(out, f"{top}/cluster-info-dump.txt", _cluster_dump(objects, master, deadline))
             for node, part in zip(nodes, parts, strict=True):
                 _copy(part, out, f"{top}/{node.name}")
+            for name, text in _registry_logs(objects):
+                _add(out, f"{top}/{name}/registry.log", text)
         if not is_archive(path):
             path.mkdir(parents=True, exist_ok=True)
             with tarfile.open(archive) as tar:
@@ -93,6 +95,14 @@ def export(objects: Objects, settings: Settings, path: Path, deadline: int = 120
                     member.name = member.name.partition("/")[2]
                 tar.extractall(path, members=[m for m in tar.getmembers() if m.name], filter="tar")
     return path
+
+
+def _registry_logs(objects: Objects) -> list[tuple[str, str]]:
+    """The local registry's output (cluster.registry): what it served, to whom."""
+    try:
+        return [(c.name, c.logs(tail=2000).decode(errors="replace")) for c in objects.containers(role=registry.ROLE)]
+    except (DockerException, requests.RequestException) as err:
+        return [("registry", f"cannot read the registry's logs: {err}\n")]
 
 
 def _add(out: tarfile.TarFile, name: str, text: str) -> None:

@@ -1,5 +1,6 @@
 """The names of a cluster's objects: containers (and so the Kubernetes node
-names), volumes, the network, helper containers, the kubeconfig.
+names), volumes, the network, helper containers, the local registry, the
+kubeconfig.
 
 The default cluster keeps the names users of kubeadm-dind-cluster know:
 `kube-master`, `kube-node-1`, network `k8s-kubeadm-local-cluster`,
@@ -46,6 +47,16 @@ class Names:
     @property
     def e2e_runner(self) -> str:
         return f"kube-e2e{self.suffix}"
+
+    @property
+    def registry(self) -> str:
+        """The local registry's container (cluster.registry)."""
+        return f"kube-registry{self.suffix}"
+
+    @property
+    def registry_volume(self) -> str:
+        """The local registry's data: kept by `down`, removed by `clean`."""
+        return f"{self.registry}-data"
 
     @staticmethod
     def data_volume(node: str) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 import requests
 from docker.errors import DockerException
 
-from tasks import node_image, parallel, snapshot
+from tasks import node_image, parallel, registry, snapshot
 from tasks.cluster import READY_MARKER, Cluster, NodeSpec, node_state
 from tasks.console import COMMAND, log
 from tasks.engine import LABEL_CLUSTER, LABEL_ROLE, NODE_ROLES
@@ -27,7 +27,11 @@ def preflight(cluster: Cluster) -> None:
     """Before anything is built: the names this cluster needs are free or ours,
     and helpers an interrupted run left behind are gone."""
     objects = cluster.objects
-    objects.check_container_names([spec.name for spec in cluster.nodes] + [cluster.names.e2e_runner])
+    names = [spec.name for spec in cluster.nodes] + [cluster.names.e2e_runner]
+    if cluster.settings.cluster.registry:
+        names.append(cluster.names.registry)
+        objects.check_volume_names([cluster.names.registry_volume])
+    objects.check_container_names(names)
     objects.check_network(cluster.names.network)
     for container in objects.containers():
         if container.labels.get(LABEL_ROLE) in HELPER_ROLES:
@@ -99,7 +103,15 @@ def start_nodes(cluster: Cluster, image_of) -> None:
         publish = (address, port or None) if spec.role == "master" else None
         extra = ports_of(cluster.settings.cluster.extra_port_mappings, cluster.nodes.index(spec))
         cluster.objects.create_node(
-            spec.name, image_of(spec), cluster.names.network, spec.address, cluster.labels(spec), mode, publish, extra
+            spec.name,
+            image_of(spec),
+            cluster.names.network,
+            spec.address,
+            cluster.labels(spec),
+            mode,
+            publish,
+            extra,
+            files=registry.drop_in(),
         )
         cluster.started[spec.name] = cluster.objects.started_at(spec.name)
         wait_for_boot(cluster, spec.name)

@@ -75,6 +75,12 @@ class Objects(ContainerIO):
                     "container", name, "rename or remove it, or choose another cluster name with --cluster-name"
                 )
 
+    def check_volume_names(self, names: list[str]) -> None:
+        for name in names:
+            labels = self._volume_labels(name)
+            if labels is not None and not self.owns(labels):
+                raise self._clash("volume", name, "remove it, or choose another cluster name with --cluster-name")
+
     def _network(self, name: str) -> dict | None:
         """The network of exactly this name (the engine's name filter matches parts of names)."""
         for network in self.client.api.networks(names=[name]):
@@ -227,10 +233,12 @@ class Objects(ContainerIO):
         mode: str,
         publish: tuple[str, int] | None = None,
         extra_ports: list[tuple[str, int, int, str]] = (),
+        files: dict[str, dict[str, bytes]] | None = None,
     ) -> None:
         """A node container: systemd as PID 1, containerd's data on a volume of its own.
         PUBLISH: the API server's (address, port); EXTRA_PORTS: (address, host
-        port, node port, protocol) of cluster.extraPortMappings."""
+        port, node port, protocol) of cluster.extraPortMappings; FILES:
+        {directory: {name: contents}} put in before it starts."""
         api = self.client.api
         volume = f"{name}-containerd"
         bindings: dict[str, list] = {"6443/tcp": [publish]} if publish else {}
@@ -263,6 +271,8 @@ class Objects(ContainerIO):
                 tty=True,
                 detach=True,
             )
+            for directory, contents in (files or {}).items():
+                self.put_files(name, directory, contents)
             api.start(name)
         except APIError as err:
             full = str(getattr(err, "explanation", None) or err)
@@ -280,6 +290,74 @@ class Objects(ContainerIO):
                     "in cluster.extraPortMappings"
                 ) from None
             raise EngineError(f"cannot start node {name}: {text}") from None
+
+    def our_container(self, name: str) -> dict | None:
+        """The engine's view (inspect) of our container of exactly this name;
+        None when there is none; one that is not ours is a clash."""
+        try:
+            attrs = self.client.api.inspect_container(name)
+        except NotFound:
+            return None
+        if attrs.get("Name", "").lstrip("/") != name:
+            return None
+        if not self.owns(attrs.get("Config", {}).get("Labels")):
+            raise self._clash("container", name, "rename or remove it, or choose another cluster name")
+        return attrs
+
+    def create_service(
+        self,
+        name: str,
+        image: str,
+        network: str,
+        labels: dict[str, str],
+        address: str,
+        volumes: dict[str, str],
+        publish: tuple[str, int, int],
+        port_hint: str,
+    ) -> None:
+        """A long-running container of the cluster's (not a node: no extra
+        powers) on its network at ADDRESS (a fixed one: the engine would hand
+        out the first free address, which a node made later is to have),
+        with volumes {name: mount point} and PUBLISH (host address, host port
+        or 0 for a free one, container port); started. A start that fails
+        leaves nothing behind; a port in use is one line ending with PORT_HINT."""
+        api = self.client.api
+        host_address, host_port, port = publish
+        host_config = self.engine.host_config(
+            binds={volume: {"bind": target, "mode": "rw"} for volume, target in volumes.items()},
+            port_bindings={f"{port}/tcp": [(host_address, host_port or None)]},
+            network_mode=network,
+        )
+        networking = api.create_networking_config({network: api.create_endpoint_config(ipv4_address=address)})
+        try:
+            api.create_container(
+                image,
+                name=name,
+                labels=labels,
+                host_config=host_config,
+                networking_config=networking,
+                ports=[(port, "tcp")],
+            )
+        except APIError as err:
+            raise EngineError(f"cannot create {name}: {_short(str(err))}") from None
+        try:
+            api.start(name)
+        except APIError as err:
+            full = str(getattr(err, "explanation", None) or err)
+            with contextlib.suppress(NotFound, APIError):
+                api.remove_container(name, force=True)
+            if "port is already allocated" in full or "address already in use" in full:
+                raise EngineError(
+                    f"cannot publish {name} on {host_address}:{host_port}: the port is in use; {port_hint}"
+                ) from None
+            raise EngineError(f"cannot start {name}: {_short(full)}") from None
+
+    def container_logs(self, name: str, tail: int = 20) -> str:
+        """The last lines a container printed (stdout and stderr)."""
+        try:
+            return self.client.api.logs(name, tail=tail).decode(errors="replace")
+        except APIError as err:
+            raise EngineError(f"cannot read the logs of {name}: {_short(str(err))}") from None
 
     def published_port(self, name: str) -> tuple[str, int]:
         attrs = self.client.api.inspect_container(name)
@@ -303,6 +381,17 @@ class Objects(ContainerIO):
             self.client.api.create_volume(name, labels=labels)
         except APIError as err:
             raise EngineError(f"cannot create volume {name}: {_short(str(err))}") from None
+
+    def ensure_volume(self, name: str, labels: dict[str, str]) -> bool:
+        """Our volume of this name, made when missing (kept, with its data,
+        when there); whether it was made now."""
+        existing = self._volume_labels(name)
+        if existing is None:
+            self.create_volume(name, labels)
+            return True
+        if not self.owns(existing):
+            raise self._clash("volume", name, "remove it, or choose another cluster name with --cluster-name")
+        return False
 
     def remove_volume(self, name: str) -> None:
         existing = self._volume_labels(name)

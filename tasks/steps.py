@@ -1,5 +1,5 @@
-"""The steps of `up` (node image, network, nodes, kubeadm, pod network,
-add-ons, Ready, snapshot, kubeconfig) and the commands that make or take
+"""The steps of `up` (node image, network, registry, nodes, registries on the
+nodes, kubeadm, pod network, add-ons, Ready, snapshot, kubeconfig) and the commands that make or take
 apart clusters: up, reup, down, clean, clusters."""
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from tasks import (
     nodes,
     podnet,
     readiness,
+    registry,
     reup,
     teardown,
     user_kubeconfig,
@@ -130,18 +131,42 @@ def task_addon_images():
     yield {"basename": "addon-images", "actions": None, "task_dep": basenames}
 
 
+def task_registry_images():
+    """with cluster.registry: the registry, its image, loaded into the engine"""
+    built = registry.task_dicts()
+    # Always defined (e2e's test-image mirror runs the same image); made for
+    # `up` only with cluster.registry.
+    basenames = list(dict.fromkeys(task["basename"] for task in built))
+    yield from built
+    wanted = basenames if context.settings().cluster.registry else []
+    yield {"basename": "registry-images", "actions": None, "task_dep": wanted}
+
+
 def task_network():
     """the nodes' Docker network on dind.subnet"""
     title = f"network {Names(context.settings().cluster.name).network}"
     task = _cluster_task("network", title, nodes.ensure_network, "node-image-load")
     # Built or fetched before any node starts: a failure leaves nothing half-made.
-    task["task_dep"] += ["pod-network-images", "addon-images"]
+    task["task_dep"] += ["pod-network-images", "addon-images", "registry-images"]
     return task
+
+
+def task_registry():
+    """cluster.registry: the registry container on the cluster's network (started again at each `up`)"""
+    settings = context.settings().cluster
+    title = (
+        f"registry on {registry.ADDRESS}:{settings.registry_port or 'a free port'}"
+        if settings.registry
+        else "no registry"
+    )
+    # Always asked: it stops with the engine, and `down` removes it. Before
+    # the nodes, so that a port in use fails before anything else is made.
+    return _cluster_task("registry", title, registry.ensure, "network", always=True)
 
 
 def task_restore():
     """the cluster from its snapshot, when one was made for these settings"""
-    return _cluster_task("restore", "snapshot lookup", nodes.restore_snapshot, "network")
+    return _cluster_task("restore", "snapshot lookup", nodes.restore_snapshot, "registry")
 
 
 def task_nodes():
@@ -150,9 +175,17 @@ def task_nodes():
     return _cluster_task("nodes", f"start {count + 1} node{'s' if count else ''}", nodes.create_nodes, "restore")
 
 
+def task_node_registries():
+    """containerd's hosts files on every node: the local registry and cluster.registryMirrors"""
+    # Always written (cheap): the settings are not in the nodes' hash, and a
+    # restored snapshot holds the files of the settings it was taken with.
+    title = "registries on the nodes"
+    return _cluster_task("node-registries", title, registry.configure_nodes, "nodes", always=True)
+
+
 def task_kubeadm_init():
     """kubeadm init on kube-master"""
-    return _cluster_task("kubeadm-init", "kubeadm init", kubeadm.kubeadm_init, "nodes")
+    return _cluster_task("kubeadm-init", "kubeadm init", kubeadm.kubeadm_init, "node-registries")
 
 
 def task_kubeadm_join():
@@ -226,6 +259,9 @@ def report_up():
     CONSOLE.emit(f"  export KUBECONFIG={names.shown(names.kubeconfig())}")
     CONSOLE.emit(f"  alias kubectl={names.shown(names.kubectl())}")
     CONSOLE.emit(f"  alias helm={names.shown(names.helm())}   # helm {helm.VERSION}, reads KUBECONFIG too")
+    if settings.cluster.registry:
+        where = registry.address(run_cluster().objects, names)
+        CONSOLE.emit(f"  registry {where}: docker push {where}/IMAGE, and pods use image {where}/IMAGE")
 
 
 def task_preflight():
@@ -252,7 +288,7 @@ def task_reup():
 def run_down():
     removed = teardown.down(context.settings())
     CONSOLE.emit(f"removed {', '.join(removed)}" if removed else "no nodes to remove")
-    CONSOLE.emit("the snapshot, if any, is kept: `clean` removes it")
+    CONSOLE.emit("the snapshot and the registry's data, if any, are kept: `clean` removes them")
 
 
 def task_down():

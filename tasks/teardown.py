@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from tasks import export_logs, user_kubeconfig
+from tasks import export_logs, registry, user_kubeconfig
 from tasks.cluster import Cluster
 from tasks.console import log
 from tasks.engine import LABEL_CLUSTER, LABEL_ROLE, Engine
@@ -43,8 +43,12 @@ def _out_of_users_kubeconfig(cluster_name: str) -> None:
 
 
 def down(settings: Settings) -> list[str]:
+    """The nodes and the registry container; the snapshot and the registry's data volume stay."""
     objects = Objects(Engine.connect(), settings.cluster.name)
     removed = remove_nodes(objects)
+    for container in objects.containers(role=registry.ROLE):
+        objects.remove_container(container.name)
+        removed.append(container.name)
     _out_of_users_kubeconfig(settings.cluster.name)
     Names(settings.cluster.name).kubeconfig().unlink(missing_ok=True)
     return removed

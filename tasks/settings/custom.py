@@ -1,5 +1,6 @@
 """Parsers of the settings that customise the cluster: feature gates, runtime
-config, component flags, kubeadm config patches, port mappings, node labels.
+config, component flags, kubeadm config patches, port mappings, node labels,
+registry mirrors.
 
 Each takes what the config file gives (a YAML mapping or list) and what an
 environment variable or a flag gives (one string: `A=true,B=false`, or YAML
@@ -299,3 +300,27 @@ def ports_of(entries, index: int) -> list[tuple[str, int, int, str]]:
             address, host, container = address_ports.split(":")
             ports.append((address, int(host), int(container), protocol))
     return ports
+
+
+# A registry host as image references name it: a DNS name or IPv4 address, an optional port.
+REGISTRY_HOST_RE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*(:[0-9]{1,5})?")
+MIRROR_URL_RE = re.compile(
+    r"(?P<scheme>https?)://(?P<host>[A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\])(:(?P<port>[0-9]{1,5}))?(/\S*)?"
+)
+
+
+def registry_mirrors(value):
+    """`HOST=URL,...` (or a mapping): containerd on every node pulls HOST's
+    images (docker.io, registry.k8s.io, quay.io, ...) from URL first."""
+    mirrors = {}
+    for host, mirror in _pairs(value, "docker.io=http://mirror.example:5000").items():
+        host = host.lower()
+        if not REGISTRY_HOST_RE.fullmatch(host) or int(host.partition(":")[2] or 1) > 65535:
+            raise ValueError(f"{host!r} is not a registry host (such as docker.io, registry.k8s.io or quay.io)")
+        match = MIRROR_URL_RE.fullmatch(mirror)
+        if not match or int(match["port"] or 1) > 65535:
+            raise ValueError(
+                f"{host}: {mirror!r} is not an http:// or https:// URL (such as http://mirror.example:5000)"
+            )
+        mirrors[host] = mirror.rstrip("/")
+    return freeze(mirrors)

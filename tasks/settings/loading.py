@@ -217,8 +217,9 @@ def _check_together(values: dict, origins: dict) -> None:
                 "or set it to auto to get a free one"
             )
     nodes = values["cluster.numNodes"] + 1
-    # Addresses left after the network, broadcast and gateway addresses.
-    room = max(network.num_addresses - 3, 0)
+    # Addresses left after the network, broadcast and gateway addresses (and
+    # the registry's, the last one: tasks/registry.py).
+    room = max(network.num_addresses - 3 - (1 if values["cluster.registry"] else 0), 0)
     if nodes > room:
         raise SettingsError(
             f"{told('dind.subnet')} has room for {room} node addresses but "
@@ -231,6 +232,19 @@ def _check_together(values: dict, origins: dict) -> None:
                 raise SettingsError(
                     f"{key} {entry} ({origins[key]}) names {node}, but {told('cluster.numNodes')} makes no such node"
                 )
+    registry_port = values["cluster.registryPort"]
+    if values["cluster.registry"] and registry_port:
+        taken = {values["cluster.apiServerPort"]: told("cluster.apiServerPort")}
+        for entry in values["cluster.extraPortMappings"]:
+            address, host_port = entry.split(":")[:2]
+            if address in ("127.0.0.1", "0.0.0.0") and "/tcp" in entry:
+                taken.setdefault(
+                    int(host_port), f"cluster.extraPortMappings {entry} ({origins['cluster.extraPortMappings']})"
+                )
+        if registry_port in taken:
+            raise SettingsError(
+                f"{told('cluster.registryPort')} is also the host port of {taken[registry_port]}: choose another"
+            )
     for binary in ("kubeadm", "hyperkube", "kubectl"):
         url_key, sum_key = f"source.{binary}Url", f"source.{binary}Sha1"
         build_key = f"source.build{binary[0].upper()}{binary[1:]}"

@@ -47,6 +47,9 @@ class Cluster:
     addons: tuple[str, ...]
     extra_port_mappings: tuple[str, ...]
     node_labels: tuple[str, ...]
+    registry: bool
+    registry_port: int
+    registry_mirrors: Mapping[str, str]
 
 
 @dataclass(frozen=True)

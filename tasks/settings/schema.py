@@ -15,6 +15,7 @@ from tasks.settings.custom import (
     merge_patches,
     node_labels,
     port_mappings,
+    registry_mirrors,
     runtime_config,
 )
 from tasks.settings.parsers import (
@@ -187,6 +188,27 @@ SCHEMA: tuple[Setting, ...] = (
         "node-labels",
         node_labels,
         "Node labels: KEY=VALUE[@NODE], comma-separated; without @NODE on every node (any key, node-role ones too).",
+    ),
+    Setting(
+        "cluster.registry",
+        "registry",
+        boolean,
+        "A local registry (distribution, built here) published on 127.0.0.1:registryPort, which every node pulls "
+        "localhost:<port>/... from; its data is kept by `down`, removed by `clean`.",
+        "no-registry",
+    ),
+    Setting(
+        "cluster.registryPort",
+        "registry-port",
+        whole_number(0, 65535),
+        "Host port of the local registry (kind's convention: 5001); 0 picks a free one at each start.",
+    ),
+    Setting(
+        "cluster.registryMirrors",
+        "registry-mirrors",
+        registry_mirrors,
+        "Mirrors the nodes pull other registries' images from: HOST=URL,... such as "
+        "docker.io=http://mirror.example:5000 (or a YAML mapping).",
     ),
     Setting(
         "kubernetes.featureGates",

@@ -115,6 +115,9 @@ def test_every_setting_has_an_env_var_and_a_flag(setting, tmp_path):
         "kubeconfig.switchContext": "true",
         "kubernetes.featureGates": "SomeGate=true",
         "cluster.extraPortMappings": "8080:30080",
+        "cluster.registry": "true",
+        "cluster.registryPort": "5002",
+        "cluster.registryMirrors": "docker.io=http://mirror.example:5000",
     }.get(setting.key, "")
     from_env = load_settings(environ={setting.env: value})
     assert from_env.origins[setting.key] == f"env {setting.env}"
