@@ -143,6 +143,11 @@ def engine_host() -> str:
         return os.environ.get("DOCKER_HOST") or DEFAULT_HOST
 
 
+def new_client(timeout: int) -> docker.DockerClient:
+    """A client of the engine engine_target() chooses, not yet asked anything."""
+    return _client(engine_target(), timeout)
+
+
 def _client(target: Target, timeout: int) -> docker.DockerClient:
     """A client of TARGET; ssh:// through the system's ssh (the user's config,
     agent and known_hosts), never a Python ssh library."""
