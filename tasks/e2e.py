@@ -14,7 +14,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tasks import e2e_artifacts, e2e_pulls, node_image, oci, parallel
+from tasks import e2e_artifacts, e2e_mirror, e2e_pulls, node_image, oci, parallel
 from tasks.console import COMMAND, CONSOLE, log
 from tasks.errors import UserError
 from tasks.paths import state_dir
@@ -201,7 +201,7 @@ class Progress:
 
 def run(cluster, selection: Selection) -> Summary:
     """Run the selected tests; the summary (the caller decides the exit code)."""
-    settings, artifacts = cluster.settings, cluster.artifacts
+    artifacts = cluster.artifacts
     images = e2e_artifacts.e2e_images(artifacts, conformance_only=True)
     report = e2e_artifacts.missing_report(images.missing, e2e_artifacts.conformance_listed(artifacts))
     needed = [line for line in report if "needed by Conformance tests" in line]
@@ -215,7 +215,13 @@ def run(cluster, selection: Selection) -> Summary:
         for line in report[len(needed) :]:
             log.log(COMMAND, "  %s", line)
     load_test_images(cluster, images.archives, combined_archive(artifacts))
+    with e2e_mirror.serving(cluster, combined_archive(artifacts)):
+        return _run_tests(cluster, selection)
 
+
+def _run_tests(cluster, selection: Selection) -> Summary:
+    """ginkgo in a container on the cluster's network; its report and summary."""
+    settings, artifacts = cluster.settings, cluster.artifacts
     reports = report_dir(settings.e2e.report_dir, selection)
     reports.mkdir(parents=True, exist_ok=True)
     objects = cluster.objects

@@ -49,6 +49,16 @@ class Names:
         return f"kube-e2e{self.suffix}"
 
     @property
+    def e2e_mirror(self) -> str:
+        """The registry serving registry.k8s.io's test images during a conformance run."""
+        return f"kube-e2e-mirror{self.suffix}"
+
+    @property
+    def e2e_mirror_volume(self) -> str:
+        """Its data, kept between runs (only what changed is pushed again), removed by `clean`."""
+        return f"{self.e2e_mirror}-data"
+
+    @property
     def registry(self) -> str:
         """The local registry's container (cluster.registry)."""
         return f"kube-registry{self.suffix}"

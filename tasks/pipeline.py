@@ -72,13 +72,19 @@ def task_e2e_cluster():
 def task_e2e():
     # The cluster is checked first: no half-hour build for nothing.
     return command(
-        "e2e", [run_conformance(serial=False)], pos_arg="substring", task_dep=["e2e-cluster", "e2e-artifacts"]
+        "e2e",
+        [run_conformance(serial=False)],
+        pos_arg="substring",
+        task_dep=["e2e-cluster", "e2e-artifacts", "registry-image-load"],
     )
 
 
 def task_e2e_serial():
     return command(
-        "e2e-serial", [run_conformance(serial=True)], pos_arg="substring", task_dep=["e2e-cluster", "e2e-artifacts"]
+        "e2e-serial",
+        [run_conformance(serial=True)],
+        pos_arg="substring",
+        task_dep=["e2e-cluster", "e2e-artifacts", "registry-image-load"],
     )
 
 

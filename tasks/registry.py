@@ -304,16 +304,18 @@ def hosts_files(
     return files
 
 
-def configure_nodes(cluster) -> None:
+def configure_nodes(cluster, mirrors: Mapping[str, str] | None = None) -> None:
     """The step `node-registries`: every node's hosts directory holds exactly
-    the files of today's settings (none when neither is set). Nodes made
+    the files of today's settings (none when neither is set), or of MIRRORS
+    instead of cluster.registryMirrors (e2e's test-image mirror). Nodes made
     before the drop-in existed get it, and a containerd restart, when there is
     anything to configure: containerd reads config_path only as it starts."""
     settings = cluster.settings.cluster
+    mirrors = settings.registry_mirrors if mirrors is None else mirrors
     registry_host = address(cluster.objects, cluster.names) if settings.registry else None
     if settings.registry and registry_host is None:
         raise UserError(f"the registry {cluster.names.registry} is not running: `local-cluster up` starts it")
-    files = hosts_files(registry_host, cluster.names.registry, network_address(cluster), settings.registry_mirrors)
+    files = hosts_files(registry_host, cluster.names.registry, network_address(cluster), mirrors)
     directories = sorted({f"{HOSTS_DIR}/{path.rpartition('/')[0]}" for path in files})
     script = f"rm -rf {HOSTS_DIR} && mkdir -p {' '.join(shlex.quote(d) for d in [HOSTS_DIR, *directories])}"
     script += f" && test -e {DROP_IN_DIR}/{DROP_IN.name}"

@@ -46,6 +46,24 @@ def test_a_conformance_test_passes_and_writes_junit(cluster, tmp_path):
     assert "e2e-test-images/agnhost" in listed and "e2e-test-images/glibc-dns-testing" in listed
 
 
+# Its Deployments run agnhost with imagePullPolicy: Always (1.37 on).
+PULL_ALWAYS_TEST = "should allow server and client pods to establish an mTLS connection"
+
+
+def test_a_test_that_pulls_always_gets_the_image_from_the_run_s_mirror(cluster, tmp_path):
+    names = Names(NAME)
+    result = e2e(cluster, PULL_ALWAYS_TEST, "--report-dir", str(tmp_path / "always"))
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out[-6000:]
+    assert "1 passed, 0 failed, 0 skipped" in out
+    assert f"served as registry.k8s.io/... to the nodes by {names.e2e_mirror}" in out
+    # After the run: the mirror is gone, its data kept; the nodes pull from registry.k8s.io again.
+    assert docker("ps", "-a", "--filter", f"name=^{names.e2e_mirror}$", "-q").stdout.strip() == ""
+    assert docker("volume", "inspect", names.e2e_mirror_volume).returncode == 0
+    hosts = docker("exec", names.worker(1), "ls", "/etc/containerd/certs.d").stdout
+    assert "registry.k8s.io" not in hosts
+
+
 def test_a_substring_that_matches_nothing_fails_clearly(cluster, tmp_path):
     result = e2e(cluster, "--report-dir", str(tmp_path / "none"), "no test is called this (really)")
     assert result.returncode == 1
