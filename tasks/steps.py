@@ -161,7 +161,11 @@ def task_registry():
     )
     # Always asked: it stops with the engine, and `down` removes it. Before
     # the nodes, so that a port in use fails before anything else is made.
-    return _cluster_task("registry", title, registry.ensure, "network", always=True)
+    task = _cluster_task("registry", title, registry.ensure, "network", always=True)
+    # Without a registry there is nothing to say (removing one left from
+    # before is logged), so no status line; a failure still shows.
+    task["meta"]["status"] = settings.registry
+    return task
 
 
 def task_restore():
@@ -179,8 +183,12 @@ def task_node_registries():
     """containerd's hosts files on every node: the local registry and cluster.registryMirrors"""
     # Always written (cheap): the settings are not in the nodes' hash, and a
     # restored snapshot holds the files of the settings it was taken with.
+    settings = context.settings().cluster
     title = "registries on the nodes"
-    return _cluster_task("node-registries", title, registry.configure_nodes, "nodes", always=True)
+    task = _cluster_task("node-registries", title, registry.configure_nodes, "nodes", always=True)
+    # Housekeeping without anything configured: no status line (a failure still shows).
+    task["meta"]["status"] = bool(settings.registry or settings.registry_mirrors)
+    return task
 
 
 def task_kubeadm_init():
