@@ -26,12 +26,12 @@ Kubernetes version)
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 from doit.tools import config_changed
 
 from tasks import gobuild
+from tasks.commands import program_says
 from tasks.errors import UserError
 from tasks.paths import cache_dir, logs_dir
 
@@ -85,19 +85,7 @@ def build() -> float:
 
 def reported_version(program: Path) -> str:
     """What `helm version` says its version is."""
-    try:
-        done = subprocess.run(
-            [str(program), "version", "--template", "{{.Version}}"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as err:
-        raise UserError(f"{program} does not run: {err}") from None
-    if done.returncode != 0:
-        raise UserError(f"{program} version failed (exit {done.returncode}): {done.stderr.strip()[-300:]}")
-    return done.stdout.strip()
+    return program_says(program, ["version", "--template", "{{.Version}}"]).strip()
 
 
 def task_dict() -> dict:

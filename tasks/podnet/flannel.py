@@ -30,10 +30,8 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
 import re
 import shutil
-import subprocess
 from pathlib import Path
 from string import Template
 
@@ -41,6 +39,7 @@ from doit.tools import config_changed
 
 from tasks import debian, gobuild, oci
 from tasks.artifacts import KUBE_PROXY_HOOK
+from tasks.commands import program_says
 from tasks.errors import UserError
 from tasks.paths import IMAGES_DIR, cache_dir, logs_dir
 from tasks.podnet import CNI_BIN_DIR, CNI_CONF_DIR, service_rule_only
@@ -158,7 +157,7 @@ def build_flanneld() -> None:
     gobuild.build(
         module_dir, f"{FLANNEL_MODULE}/cmd/install_conf", binary("install-conf"), _log("install-conf"), "install-conf"
     )
-    said = _run(binary("flanneld"), ["--version"]).strip()  # flanneld says it on stderr
+    said = program_says(binary("flanneld"), ["--version"]).strip()  # flanneld says it on stderr
     if said != VERSION:
         raise UserError(f"flanneld reports {said!r}, not {VERSION}")
 
@@ -179,31 +178,13 @@ def build_cni_plugin() -> None:
         ldflags=f"-s -w -X {CNI_PLUGINS_MODULE}/pkg/utils/buildversion.BuildVersion={CNI_PLUGINS_VERSION}",
     )
     # The conflist's cniVersion must be one the plugin speaks, or every pod fails to start.
-    said = _run(binary("flannel"), [], {"CNI_COMMAND": "VERSION"})
+    said = program_says(binary("flannel"), [], {"CNI_COMMAND": "VERSION"})
     try:
         supported = json.loads(said)["supportedVersions"]
     except (ValueError, KeyError, TypeError):
         raise UserError(f"the flannel CNI plugin answers VERSION with {said.strip()!r}") from None
     if CNI_VERSION not in supported:
         raise UserError(f"the flannel CNI plugin speaks CNI {', '.join(supported)}, not {CNI_VERSION}")
-
-
-def _run(program: Path, args: list[str], env: dict[str, str] | None = None) -> str:
-    """What a freshly built program prints (stdout and stderr), for checks."""
-    try:
-        done = subprocess.run(
-            [str(program), *args],
-            env={**os.environ, **(env or {})},
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as err:
-        raise UserError(f"{program} does not run: {err}") from None
-    if done.returncode != 0:
-        raise UserError(f"{program} {' '.join(args)} failed (exit {done.returncode}): {done.stderr.strip()[-300:]}")
-    return done.stdout + done.stderr
 
 
 def build_base() -> None:
