@@ -115,7 +115,7 @@ def test_up_after_down_restores_the_snapshot_without_kubeadm(flow):
     apply(flow, deployment("after-snapshot", flow.pause))
     flow.running("after-snapshot")
     down = local_cluster(flow.home, "down", cluster=NAME)
-    assert down.returncode == 0 and "the snapshot, if any, is kept" in down.stdout
+    assert down.returncode == 0 and "the snapshot and the registry's data, if any, are kept" in down.stdout
     assert docker("ps", "-a", "--filter", f"label={LABEL}", "-q").stdout.strip() == ""
 
     out = flow.up()
