@@ -81,12 +81,10 @@ def serving(cluster, archive: Path) -> Iterator[None]:
 
 
 def _published_port(objects, name: str) -> int:
-    attrs = objects.our_container(name) or {}
-    bindings = (attrs.get("NetworkSettings", {}).get("Ports") or {}).get(f"{registry.PORT}/tcp") or []
-    port = next((b.get("HostPort") for b in bindings if b.get("HostPort")), None)
+    port = registry.host_port(objects.our_container(name) or {})
     if port is None:
         raise UserError(f"{name} is not published: the engine gave it no port")
-    return int(port)
+    return port
 
 
 def _wait_until_answering(base: str) -> None:

@@ -158,8 +158,9 @@ def _client(target: Target, timeout: int) -> docker.DockerClient:
 
 
 class Engine:
-    def __init__(self, client: docker.DockerClient):
+    def __init__(self, client: docker.DockerClient, target: Target | None = None):
         self.client = client
+        self.target = target  # how connect() chose the engine (None: a client made elsewhere)
         self._info: dict | None = None
         self._facts: EngineFacts | None = None
 
@@ -176,7 +177,7 @@ class Engine:
                 f"cannot reach the Docker engine at {host} ({_short(reason)}): start it "
                 "(`dockerd` or `systemctl start docker`) or point DOCKER_HOST at one"
             ) from None
-        return cls(client)
+        return cls(client, target)
 
     def info(self) -> dict:
         """The engine's `docker info`, asked once per connection (preflight, the
@@ -191,7 +192,7 @@ class Engine:
             return self._facts
         info = self.info()
         version = self.client.version()
-        target = engine_target()
+        target = self.target or engine_target()
         host = target.host
         self._facts = EngineFacts(
             version=version.get("Version", "?"),

@@ -263,9 +263,15 @@ def address(objects, names) -> str | None:
         return None
     if not attrs or not attrs["State"].get("Running"):
         return None
-    bindings = (attrs.get("NetworkSettings", {}).get("Ports") or {}).get(f"{PORT}/tcp") or []
-    port = next((b.get("HostPort") for b in bindings if b.get("HostPort")), None)
+    port = host_port(attrs)
     return f"localhost:{port}" if port else None
+
+
+def host_port(attrs: dict) -> int | None:
+    """The host port the engine published a registry container's PORT on
+    (from its inspect), or None."""
+    bindings = (attrs.get("NetworkSettings", {}).get("Ports") or {}).get(f"{PORT}/tcp") or []
+    return next((int(b["HostPort"]) for b in bindings if b.get("HostPort")), None)
 
 
 # ---------------------------------------------------------------- the nodes

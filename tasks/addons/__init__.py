@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Addon:
     name: str
-    title: str
     hermetic: bool  # every image it runs is built here: nothing pulled
     install: Callable[[Cluster], None]  # images into the nodes, the manifest, waits until it serves
     tasks: Callable[[], list[dict]] = field(default=lambda: [])  # doit tasks building or fetching what it runs

@@ -82,4 +82,4 @@ def task_dicts() -> list[dict]:
     ]
 
 
-ADDON = Addon("dashboard", f"dashboard {VERSION} (images pulled)", hermetic=False, install=install, tasks=task_dicts)
+ADDON = Addon("dashboard", hermetic=False, install=install, tasks=task_dicts)

@@ -42,7 +42,6 @@ def install(cluster) -> None:
 
 ADDON = Addon(
     PROGRAM.name,
-    f"local-path-provisioner {VERSION} (default StorageClass {STORAGE_CLASS})",
     hermetic=True,
     install=install,
     tasks=lambda: built.task_dicts(PROGRAM),

@@ -36,7 +36,6 @@ def install(cluster) -> None:
 
 ADDON = Addon(
     PROGRAM.name,
-    f"metrics-server {VERSION}",
     hermetic=True,
     install=install,
     tasks=lambda: built.task_dicts(PROGRAM),
