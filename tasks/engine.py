@@ -236,6 +236,17 @@ class Engine:
         except ImageNotFound:
             return None
 
+    def drop_if_unused(self, image_id: str) -> bool:
+        """Removes image_id when no tag, container or child image holds it any more
+        (the engine refuses otherwise, and that refusal is the answer: kept)."""
+        try:
+            self.client.api.remove_image(image_id, force=False, noprune=False)
+            return True
+        except NotFound:
+            return False
+        except APIError:  # 409: still tagged, used by a container, or a parent
+            return False
+
     def image_summary(self, ref: str) -> tuple[str, int] | None:
         """(ID, size in bytes) of ref in the engine; None when it has no such image."""
         try:

@@ -177,7 +177,13 @@ def loaded(settings: Settings, artifacts: ArtifactSet) -> bool:
 
 
 def load(settings: Settings, artifacts: ArtifactSet) -> None:
-    Engine.connect().load_image(archive_path(artifacts), load_progress)
+    # A rebuilt image takes the tag from the one before, which would stay behind
+    # untagged (a gigabyte a build); it goes unless a container or snapshot uses it.
+    engine = Engine.connect()
+    before = engine.image_id(tag(settings, artifacts))
+    engine.load_image(archive_path(artifacts), load_progress)
+    if before is not None and engine.image_id(tag(settings, artifacts)) != before:
+        engine.drop_if_unused(before)
 
 
 def load_progress(sent: int, total: int) -> None:
