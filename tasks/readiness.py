@@ -46,7 +46,13 @@ def _state(cluster: Cluster) -> tuple[list, list] | None:
     kubectl run costs a few tenths of a second); None while the API server
     does not answer."""
     kubectl = f"kubectl --kubeconfig={ADMIN_CONF} --request-timeout=10s"
-    script = f"{kubectl} get nodes -o json && {kubectl} -n kube-system get pods -l k8s-app=kube-dns -o json"
+    # The two at once (half the time of one after the other), the nodes' first.
+    script = (
+        f'dir=$(mktemp -d) && trap \'rm -rf "$dir"\' EXIT && '
+        f'{{ {kubectl} get nodes -o json >"$dir/nodes" & }} && '
+        f'{kubectl} -n kube-system get pods -l k8s-app=kube-dns -o json >"$dir/pods" && wait $! && '
+        f'cat "$dir/nodes" "$dir/pods"'
+    )
     result = cluster.objects.exec(cluster.master, ["sh", "-c", script], deadline=30)
     if result.exit_code != 0:
         return None
@@ -83,9 +89,10 @@ def wait_ready(cluster: Cluster) -> None:
             not_ready = [spec.name for spec in cluster.nodes if spec.name not in ready]
             dns_ready = any(_pod_ready(p, started) for p in pods)
             if not not_ready and dns_ready:
-                cluster.objects.put_files(
-                    cluster.master, KUBEADM_DIR, {"ready": datetime.datetime.now().isoformat().encode()}
-                )
+                if heartbeats or not cluster.complete():  # else the marker says so already
+                    cluster.objects.put_files(
+                        cluster.master, KUBEADM_DIR, {"ready": datetime.datetime.now().isoformat().encode()}
+                    )
                 return
             CONSOLE.progress(waiting(not_ready, dns_ready))
         time.sleep(0.5)

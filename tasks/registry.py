@@ -322,8 +322,12 @@ def configure_nodes(cluster, mirrors: Mapping[str, str] | None = None) -> None:
     if settings.registry and registry_host is None:
         raise UserError(f"the registry {cluster.names.registry} is not running: `local-cluster up` starts it")
     files = hosts_files(registry_host, cluster.names.registry, network_address(cluster), mirrors)
-    directories = sorted({f"{HOSTS_DIR}/{path.rpartition('/')[0]}" for path in files})
-    script = f"rm -rf {HOSTS_DIR} && mkdir -p {' '.join(shlex.quote(d) for d in [HOSTS_DIR, *directories])}"
+    # One command per node writes them all (this step runs at every `up`).
+    script = f"rm -rf {HOSTS_DIR}"
+    for path, text in sorted(files.items()):
+        target = f"{HOSTS_DIR}/{path}"
+        script += f" && mkdir -p {shlex.quote(target.rpartition('/')[0])}"
+        script += f" && printf %s {shlex.quote(text)} >{shlex.quote(target)}"
     script += f" && test -e {DROP_IN_DIR}/{DROP_IN.name}"
 
     def node(spec) -> None:
@@ -332,10 +336,7 @@ def configure_nodes(cluster, mirrors: Mapping[str, str] | None = None) -> None:
             raise UserError(
                 f"cannot write {HOSTS_DIR} on {spec.name} (exit {result.exit_code}): {result.output[-200:]}"
             )
-        if not files:
-            return
-        cluster.objects.put_files(spec.name, HOSTS_DIR, {path: text.encode() for path, text in files.items()})
-        if result.exit_code == 1:
+        if files and result.exit_code == 1:
             log.info("%s was made before registries were configurable: restarting its containerd", spec.name)
             for directory, contents in drop_in().items():
                 cluster.objects.put_files(spec.name, directory, contents)
