@@ -58,14 +58,23 @@ CNI_BIN_DIR = "/usr/lib/cni"
 CNI_CONF_DIR = "/etc/cni/net.d"
 
 
+def service_env(cluster: Cluster) -> str:
+    """cni.env's lines for the service range (every plugin): the range, and the
+    API server's Service with the master's address, where cni-setup sends it
+    until kube-proxy runs (see there)."""
+    from tasks.settings.parsers import SERVICE_SUBNET
+
+    api_service = next(ipaddress.ip_network(SERVICE_SUBNET).hosts())
+    return f"SERVICE_CIDR={SERVICE_SUBNET}\nAPI_SERVICE={api_service}\nAPI_SERVER={cluster.nodes[0].address}:6443\n"
+
+
 def service_rule_only(cluster: Cluster, node: str) -> None:
-    """cni-setup on NODE keeps only its rule for the service range (cni.env
+    """cni-setup on NODE keeps only its rules for the service range (cni.env
     without POD_CIDR: no bridge conflist), for plugins that bring their own
     CNI config (flannel, calico, weave)."""
     from tasks.cluster import KUBEADM_DIR
-    from tasks.settings.parsers import SERVICE_SUBNET
 
-    cluster.objects.put_files(node, KUBEADM_DIR, {"cni.env": f"SERVICE_CIDR={SERVICE_SUBNET}\n".encode()})
+    cluster.objects.put_files(node, KUBEADM_DIR, {"cni.env": service_env(cluster).encode()})
     cluster.run(node, ["systemctl", "restart", "cni-setup.service"], "the service-range rule")
 
 
@@ -108,6 +117,7 @@ __all__ = [
     "PodNetwork",
     "get",
     "node_cidrs",
+    "service_env",
     "service_rule_only",
     "set_up",
 ]

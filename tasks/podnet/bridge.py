@@ -8,16 +8,15 @@ from __future__ import annotations
 
 from tasks import parallel
 from tasks.cluster import KUBEADM_DIR, Cluster, NodeSpec
-from tasks.settings.parsers import POD_SUBNET, SERVICE_SUBNET
+from tasks.settings.parsers import POD_SUBNET
 
 
 def set_up(cluster: Cluster, cidrs: dict[str, str]) -> None:
+    from tasks.podnet import service_env
+
     def node(spec: NodeSpec) -> None:
         routes = " ".join(f"{cidrs[o.name]}@{o.address}" for o in cluster.nodes if o.name != spec.name)
-        env = (
-            f"POD_CIDR={cidrs[spec.name]}\nCLUSTER_CIDR={POD_SUBNET}\nSERVICE_CIDR={SERVICE_SUBNET}\n"
-            f"ROUTES='{routes}'\n"
-        )
+        env = f"POD_CIDR={cidrs[spec.name]}\nCLUSTER_CIDR={POD_SUBNET}\n{service_env(cluster)}ROUTES='{routes}'\n"
         cluster.objects.put_files(spec.name, KUBEADM_DIR, {"cni.env": env.encode()})
         cluster.run(spec.name, ["systemctl", "restart", "cni-setup.service"], "setting up the pod network")
 
