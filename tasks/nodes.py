@@ -9,10 +9,10 @@ from pathlib import Path
 import requests
 from docker.errors import DockerException
 
-from tasks import node_image, parallel, registry, snapshot
+from tasks import node_image, node_seed, parallel, registry, snapshot
 from tasks.cluster import READY_MARKER, Cluster, NodeSpec, node_state
 from tasks.console import COMMAND, log
-from tasks.engine import LABEL_CLUSTER, LABEL_ROLE, NODE_ROLES
+from tasks.engine import LABEL, LABEL_CLUSTER, LABEL_ROLE, NODE_ROLES
 from tasks.errors import UserError
 from tasks.naming import Names
 from tasks.objects import Objects
@@ -86,8 +86,21 @@ def create_nodes(cluster: Cluster) -> None:
     if restart_stopped(cluster):
         return
     remove_nodes(cluster.objects)
-    start_nodes(cluster, lambda spec: node_image.tag(cluster.settings, cluster.artifacts))
+    image = node_image.tag(cluster.settings, cluster.artifacts)
+    seed_volumes(cluster, image)
+    start_nodes(cluster, lambda spec: image)
     cluster.made = True
+
+
+def seed_volumes(cluster: Cluster, image: str) -> None:
+    """Each node's containerd volume, a copy of its role's seed (tasks/node_seed.py)."""
+    seeds = node_seed.ensure(cluster.objects, image, node_seed.roles(cluster.nodes))
+
+    def copy(spec: NodeSpec) -> None:
+        labels = {**cluster.labels(spec), f"{LABEL}.role": "node-data"}
+        cluster.objects.copy_volume(seeds[spec.role], snapshot.live_volume(spec.name), image, labels)
+
+    parallel.each(copy, cluster.nodes, doing="copying containerd's content to")
 
 
 def start_nodes(cluster: Cluster, image_of) -> None:
@@ -172,9 +185,12 @@ def restart_stopped(cluster: Cluster) -> bool:
     if not stopped:
         return False
     log.info("starting the stopped nodes %s", ", ".join(stopped))
-    for name in stopped:
+
+    def start(name: str) -> None:
         cluster.objects.start_container(name)
         cluster.started[name] = cluster.objects.started_at(name)
+
+    parallel.each(start, stopped, doing="starting")
     parallel.each(lambda spec: wait_for_boot(cluster, spec.name), cluster.nodes, doing="booting")
     if cluster.has_file(cluster.master, READY_MARKER):
         return True

@@ -195,6 +195,14 @@ def users_engine_objects_untouched(request):
         shell=True,
         capture_output=True,
     )
+    # The seeds of the suite's node images (tasks/node_seed.py), by their names.
+    seeds = NODE_REPOSITORY.replace("/", "-") + "-"
+    subprocess.run(
+        f"docker volume ls -q --filter label=io.kubeadm-local-cluster.role=node-seed | grep '^{seeds}' "
+        "| xargs -r docker volume rm",
+        shell=True,
+        capture_output=True,
+    )
     after = engine_objects()
     changed = []
     for kind, objects in before.items():

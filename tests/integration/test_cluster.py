@@ -70,6 +70,21 @@ def test_three_nodes_ready_at_the_version(cluster):
     assert VERSION in kubectl("version")
 
 
+def test_fresh_nodes_start_from_the_seeds_and_import_nothing_at_boot(cluster):
+    """containerd's content comes copied from the node image's seeds (one per
+    role, kept for the next cluster): import-images found its marker at boot."""
+    from tests.integration.conftest import NODE_REPOSITORY
+
+    seeds = docker("volume", "ls", "-q", "--filter", "label=io.kubeadm-local-cluster.role=node-seed").stdout.split()
+    prefix = f"{NODE_REPOSITORY.replace('/', '-')}-{VERSION}-seed-"
+    assert {f"{prefix}master", f"{prefix}worker"} <= set(seeds)
+    for node in (MASTER, NODE1):
+        boot = docker("exec", node, "journalctl", "-b", "-u", "import-images", "--no-pager", "-o", "cat").stdout
+        assert "unpacking" not in boot and "Importing" not in boot, boot
+    images = docker("exec", NODE1, "crictl", "images", "-o", "json").stdout
+    assert "kube-proxy" in images and "kube-apiserver" not in images  # the worker's seed
+
+
 def test_kubeconfig_is_private_and_the_api_is_on_loopback(cluster, shared_home):
     admin = NAMES.kubeconfig(shared_home)
     assert stat.S_IMODE(admin.stat().st_mode) == 0o600
@@ -210,6 +225,8 @@ def test_down_then_clean_leave_nothing_labelled(cluster, shared_home):
     for kind in ("volume", "network", "image"):
         assert docker(kind, "ls", "--filter", f"label={LABEL}", "-q").stdout.strip() == "", kind
     assert docker("ps", "-a", "--filter", f"label={LABEL}", "-q").stdout.strip() == ""
+    # What every cluster of the version shares stays: the node image and its seeds.
+    assert docker("volume", "ls", "-q", "--filter", "label=io.kubeadm-local-cluster.role=node-seed").stdout.strip()
 
 
 def test_master_only_cluster_is_untainted_and_runs_pods(shared_home, busybox_archive, tmp_path):
