@@ -48,7 +48,7 @@ def _state(cluster: Cluster) -> tuple[list, list] | None:
     kubectl = f"kubectl --kubeconfig={ADMIN_CONF} --request-timeout=10s"
     # The two at once (half the time of one after the other), the nodes' first.
     script = (
-        f'dir=$(mktemp -d) && trap \'rm -rf "$dir"\' EXIT && '
+        f"dir=$(mktemp -d) && trap 'rm -rf \"$dir\"' EXIT && "
         f'{{ {kubectl} get nodes -o json >"$dir/nodes" & }} && '
         f'{kubectl} -n kube-system get pods -l k8s-app=kube-dns -o json >"$dir/pods" && wait $! && '
         f'cat "$dir/nodes" "$dir/pods"'
