@@ -4,8 +4,6 @@ warm machine stays warm."""
 
 import json
 import os
-import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -110,39 +108,11 @@ def busybox_archive(shared_home):
 
 @pytest.fixture(scope="session")
 def kubernetes_tree(tmp_path_factory):
-    """A real Kubernetes tree, assembled from the module cache: k8s.io/kubernetes'
-    source with each staging module under staging/src/k8s.io/<name>. Module
-    zips keep no symlinks, executable bits or vendor/, so those are restored;
-    there is no .git, so the version comes from KUBE_GIT_VERSION."""
+    """A real Kubernetes tree, assembled from the module cache (scripts/kubernetes_tree.py)."""
+    sys.path.insert(0, str(REPO_DIR / "scripts"))
+    from kubernetes_tree import assemble
 
-    def download(module: str) -> dict:
-        out = subprocess.run(
-            ["go", "mod", "download", "-json", module],
-            capture_output=True,
-            text=True,
-            env={**os.environ, **GO_CACHES},
-            cwd=tmp_path_factory.getbasetemp(),
-        ).stdout
-        return json.loads(out)
-
-    tree = tmp_path_factory.mktemp("tree") / "kubernetes"
-    shutil.copytree(download(f"k8s.io/kubernetes@{VERSION}")["Dir"], tree)
-    subprocess.run(["chmod", "-R", "u+w", str(tree)], check=True)
-    shutil.rmtree(tree / "vendor")
-    (tree / "Makefile").symlink_to("build/root/Makefile")
-    for script in tree.rglob("*.sh"):
-        script.chmod(0o755)
-    staging_version = "v0." + VERSION.removeprefix("v").split(".", 1)[1]
-    for name in re.findall(r"^\s*k8s\.io/([a-z0-9-]+) => \./staging/", (tree / "go.mod").read_text(), re.M):
-        target = tree / "staging" / "src" / "k8s.io" / name
-        facts = download(f"k8s.io/{name}@{staging_version}")
-        if facts.get("Dir"):
-            shutil.copytree(facts["Dir"], target)
-        else:  # a few sample modules are not published for every release; nothing we build uses them
-            target.mkdir(parents=True)
-            (target / "go.mod").write_text(f"module k8s.io/{name}\n\ngo 1.24.0\n")
-    subprocess.run(["chmod", "-R", "u+w", str(tree / "staging")], check=True)
-    return tree
+    return assemble(tmp_path_factory.mktemp("tree") / "kubernetes", VERSION, GO_CACHES)
 
 
 # ---------------------------------------------------------------- hands off the user's engine objects
