@@ -216,8 +216,9 @@ def _install(source: Path, target: Path) -> None:
         partial.chmod(0o755)
 
 
-def build_in_tree(artifacts: ArtifactSet, name: str, tree: Path) -> None:
-    """`make WHAT=cmd/<name>` in the user's Kubernetes tree, then copy the binary."""
+def build_in_tree(artifacts: ArtifactSet, name: str, tree: Path, what: str = "") -> None:
+    """`make WHAT=cmd/<name>` (or WHAT=what) in the user's Kubernetes tree, then copy the binary."""
+    what = what or f"cmd/{name}"
     env = {
         "KUBE_BUILD_PLATFORMS": "linux/" + gobuild.go_env()["GOARCH"],
         # The tree's scripts would otherwise keep caches of their own under _output.
@@ -226,15 +227,13 @@ def build_in_tree(artifacts: ArtifactSet, name: str, tree: Path) -> None:
     if not (tree / ".git").exists():
         # No history to read the version from (a tree from an archive).
         env.update(KUBE_GIT_VERSION=artifacts.version, KUBE_GIT_TREE_STATE="clean")
-    run_logged(
-        ["make", f"WHAT=cmd/{name}"], artifacts.log(f"tree-{name}"), f"building {name} in {tree}", env=env, cwd=tree
-    )
+    run_logged(["make", f"WHAT={what}"], artifacts.log(f"tree-{name}"), f"building {name} in {tree}", env=env, cwd=tree)
     # _output/bin is filled by rsync when the machine has it; the build itself is in _output/local.
     for built in (tree / "_output" / "bin" / name, tree / "_output" / "local" / "go" / "bin" / name):
         if built.exists():
             _install(built, artifacts.binary(name))
             return
-    raise UserError(f"make WHAT=cmd/{name} in {tree} made no _output/bin/{name}")
+    raise UserError(f"make WHAT={what} in {tree} made no _output/bin/{name}")
 
 
 def go_caches() -> dict[str, str]:
@@ -242,11 +241,14 @@ def go_caches() -> dict[str, str]:
     return dict(zip(("GOCACHE", "GOMODCACHE"), out.split(), strict=False))
 
 
-def tree_fingerprint(tree: Path) -> list:
+TREE_SOURCES = ("cmd", "pkg", "staging", "plugin", "go.mod")
+
+
+def tree_fingerprint(tree: Path, tops: tuple[str, ...] = TREE_SOURCES) -> list:
     """Cheap change detection for a Kubernetes tree: how many Go files and the
     newest change among them (make itself decides what to rebuild)."""
     count, newest = 0, 0
-    for top in ("cmd", "pkg", "staging", "plugin", "go.mod"):
+    for top in tops:
         path = tree / top
         if path.is_file():
             count, newest = count + 1, max(newest, path.stat().st_mtime_ns)

@@ -319,12 +319,23 @@ def _timed(function):
     return functools.wraps(function)(action)
 
 
+def tree_of(settings) -> art.Path | None:
+    """The Kubernetes tree the cluster's binaries are built in, if any is."""
+    for name in KUBERNETES_COMMANDS:
+        source = art.binary_source(settings, name)
+        if source.kind == "tree":
+            return art.Path(source.detail)
+    return None
+
+
 @needed_by_artifacts
 def task_e2e_binaries(artifacts: art.ArtifactSet):
-    """e2e.test and ginkgo, from the same Go modules as the cluster's binaries"""
+    """e2e.test and ginkgo, from the same Go modules as the cluster's binaries
+    (e2e.test from the tree when the cluster runs binaries built there)"""
     go_sum = str(e2e_artifacts.e2e_module_dir(artifacts) / "go.sum")
+    tree = tree_of(context.settings())
     for name, builder in (("e2e.test", e2e_artifacts.build_e2e_test), ("ginkgo", e2e_artifacts.build_ginkgo)):
-        yield {
+        task = {
             "basename": "e2e-binaries",
             "name": name,
             "doc": f"{name} for Kubernetes {artifacts.version}",
@@ -334,6 +345,15 @@ def task_e2e_binaries(artifacts: art.ArtifactSet):
             "uptodate": [config_changed(recipe(e2e=e2e_recipes.RECIPE))],
             "meta": {"title": f"{name} {artifacts.version} from Go modules"},
         }
+        if name == "e2e.test" and tree is not None:
+            # A Kubernetes developer checking a change runs the tests of the same tree.
+            fingerprint = art.tree_fingerprint(tree, (*art.TREE_SOURCES, "test"))
+            built = recipe(e2e=e2e_recipes.RECIPE, tree=str(tree), fingerprint=fingerprint)
+            task["actions"] = [(step(art.build_in_tree), [artifacts, name, tree, "test/e2e/e2e.test"])]
+            task["file_dep"] = []
+            task["uptodate"] = [config_changed(built)]
+            task["meta"] = {"title": f"{name} {artifacts.version} from the tree {tree}"}
+        yield task
 
 
 def task_busybox():

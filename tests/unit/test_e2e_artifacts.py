@@ -305,3 +305,34 @@ def test_the_test_etcd_is_made_even_when_the_cluster_runs_the_same_tag(isolated_
     listed = ["registry.k8s.io/etcd:3.7.0-0", "registry.k8s.io/pause:3.10.1"]
     plans = {plan.reference for plan in e2e.image_plan(artifacts, listed)}
     assert plans == {"registry.k8s.io/etcd:3.7.0-0"}
+
+
+def _e2e_tasks(*flags: str) -> dict:
+    from tasks import context, pipeline
+    from tasks.cli import parse_flags
+    from tasks.settings import load_settings
+
+    values, _, _ = parse_flags(["--kubernetes-version", "v1.37.2", *flags])
+    context.set_run(context.Run(load_settings(flags=values, environ={})))
+    try:
+        return {task["name"]: task for task in pipeline.task_e2e_binaries()}
+    finally:
+        context.set_run(None)
+
+
+def test_e2e_test_comes_from_the_tree_the_cluster_is_built_in(tmp_path):
+    """A Kubernetes developer checking a change runs the tree's own tests."""
+    tree = tmp_path / "kubernetes"  # the shape settings check, and the tests' package
+    (tree / "cmd" / "kubeadm").mkdir(parents=True)
+    (tree / "test" / "e2e").mkdir(parents=True)
+    (tree / "test" / "e2e" / "e2e_test.go").write_text("package e2e\n")
+    tasks = _e2e_tasks("--k8s-dir", str(tree), "--build-kubelet")
+    assert tasks["e2e.test"]["meta"]["title"] == f"e2e.test v1.37.2 from the tree {tree}"
+    action, arguments = tasks["e2e.test"]["actions"][0]
+    assert arguments[1:] == ["e2e.test", tree, "test/e2e/e2e.test"]
+    assert tasks["ginkgo"]["meta"]["title"] == "ginkgo v1.37.2 from Go modules"  # the same version either way
+
+
+def test_e2e_test_comes_from_modules_otherwise():
+    tasks = _e2e_tasks()
+    assert tasks["e2e.test"]["meta"]["title"] == "e2e.test v1.37.2 from Go modules"
