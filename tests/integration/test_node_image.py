@@ -10,6 +10,8 @@ import pytest
 from tasks import node_image
 from tasks.engine import Engine
 
+pytestmark = pytest.mark.integration
+
 TAG = "kubeadm-local-cluster-test/leak:1"  # the test's own images, nobody else's
 
 
@@ -34,54 +36,58 @@ def image_archive(tmp_path, content: str):
     return archive, image_id
 
 
-@pytest.fixture
-def loads(monkeypatch):
-    """node_image.load of an archive of the test's, under TAG."""
-    made = []
+class Loads:
+    """node_image.load of the test's own archives under TAG; what it made goes at the end."""
 
-    def load(archive):
-        monkeypatch.setattr(node_image, "archive_path", lambda artifacts: archive)
-        monkeypatch.setattr(node_image, "tag", lambda settings, artifacts: TAG)
+    def __init__(self, tmp_path, monkeypatch):
+        self.tmp_path, self.monkeypatch = tmp_path, monkeypatch
+        self.images: list[str] = []
+        self.containers: list[str] = []
+
+    def archive(self, content: str):
+        archive, image_id = image_archive(self.tmp_path, content)
+        self.images.append(image_id)
+        return archive, image_id
+
+    def load(self, archive) -> None:
+        self.monkeypatch.setattr(node_image, "archive_path", lambda artifacts: archive)
+        self.monkeypatch.setattr(node_image, "tag", lambda settings, artifacts: TAG)
         node_image.load(None, None)
 
-    yield load, made
-    for container in made:
-        subprocess.run(["docker", "rm", "-f", container], capture_output=True)
-    for image in subprocess.run(
-        ["docker", "images", "-q", "kubeadm-local-cluster-test/leak"], capture_output=True, text=True
-    ).stdout.split():
-        subprocess.run(["docker", "rmi", "-f", image], capture_output=True)
+    def container(self) -> None:
+        created = subprocess.run(["docker", "create", TAG], capture_output=True, text=True, check=True)
+        self.containers.append(created.stdout.strip())
 
-
-def test_a_rebuilt_image_replaces_the_old_one(tmp_path, loads):
-    load, _ = loads
-    first, first_id = image_archive(tmp_path, "first")
-    second, second_id = image_archive(tmp_path, "second")
-    try:
-        load(first)
-        load(second)
-        engine = Engine.connect()
-        assert engine.image_id(TAG) == second_id
-        assert engine.image_id(first_id) is None
-    finally:
-        for image in (first_id, second_id):
-            subprocess.run(["docker", "rmi", "-f", image], capture_output=True)
-
-
-def test_an_old_image_a_container_uses_is_kept(tmp_path, loads):
-    load, made = loads
-    first, first_id = image_archive(tmp_path, "first")
-    second, second_id = image_archive(tmp_path, "second")
-    try:
-        load(first)
-        container = subprocess.run(["docker", "create", TAG], capture_output=True, text=True, check=True).stdout.strip()
-        made.append(container)
-        load(second)
-        engine = Engine.connect()
-        assert engine.image_id(TAG) == second_id
-        assert engine.image_id(first_id) == first_id  # its container still runs from it
-    finally:
-        for container in made:
+    def remove(self) -> None:
+        for container in self.containers:
             subprocess.run(["docker", "rm", "-f", container], capture_output=True)
-        for image in (first_id, second_id):
+        for image in self.images:
             subprocess.run(["docker", "rmi", "-f", image], capture_output=True)
+
+
+@pytest.fixture
+def loads(tmp_path, monkeypatch):
+    made = Loads(tmp_path, monkeypatch)
+    yield made
+    made.remove()
+
+
+def test_a_rebuilt_image_replaces_the_old_one(loads):
+    first, first_id = loads.archive("first")
+    second, second_id = loads.archive("second")
+    loads.load(first)
+    loads.load(second)
+    engine = Engine.connect()
+    assert engine.image_id(TAG) == second_id
+    assert engine.image_id(first_id) is None
+
+
+def test_an_old_image_a_container_uses_is_kept(loads):
+    first, first_id = loads.archive("first")
+    second, second_id = loads.archive("second")
+    loads.load(first)
+    loads.container()
+    loads.load(second)
+    engine = Engine.connect()
+    assert engine.image_id(TAG) == second_id
+    assert engine.image_id(first_id) == first_id  # its container still uses it
