@@ -160,6 +160,20 @@ def restore_snapshot(cluster: Cluster) -> None:
     start_nodes(cluster, lambda spec: cluster.names.snapshot_image(spec.name))
 
 
+def node_image_can_wait(cluster: Cluster) -> bool:
+    """reup into nodes (or a snapshot of them) that exist: the new node image is
+    only for nodes made afresh, so it waits for the next `up` (writing and
+    loading it were two thirds of a reup after the build). Never when the
+    engine lacks the node image altogether (the helpers run it)."""
+    if not cluster.reup or not cluster.engine.has_image(node_image.tag(cluster.settings, cluster.artifacts)):
+        return False
+    if cluster.matching_nodes() is not None:
+        return True
+    found = snapshot.find(cluster.objects)
+    key, wanted = cluster.match
+    return found is not None and getattr(found, key) == wanted and not found.problems([s.name for s in cluster.nodes])
+
+
 def take_snapshot(cluster: Cluster) -> None:
     """The cluster as kubeadm left it, Ready, saved for the next `up`. The
     cluster is complete either way: a snapshot that fails is a warning."""

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import requests
+from docker.errors import DockerException
 from doit.tools import config_changed
 
 from tasks import (
@@ -28,7 +30,7 @@ from tasks import (
     user_kubeconfig,
 )
 from tasks import artifacts as art
-from tasks.console import CONSOLE
+from tasks.console import CONSOLE, log
 from tasks.engine import Engine
 from tasks.errors import UserError
 from tasks.naming import Names
@@ -77,7 +79,7 @@ def task_node_image(artifacts: art.ArtifactSet):
     runtime = containerd.for_kubernetes(artifacts.version)
     yield {
         "basename": "node-image",
-        "actions": [(step(node_image.build_archive), [settings, artifacts])],
+        "actions": [(step(_build_node_image), [settings, artifacts])],
         "task_dep": ["artifacts"],
         "file_dep": [
             str(node_image.base_path(node_image.base_suite(settings))),
@@ -96,11 +98,36 @@ def task_node_image(artifacts: art.ArtifactSet):
     yield {
         "basename": "node-image-load",
         "doc": "the node image in the engine",
-        "actions": [(step(node_image.load), [settings, artifacts])],
+        "actions": [(step(_load_node_image), [settings, artifacts])],
         "task_dep": ["node-image"],
         "uptodate": [lambda: node_image.loaded(settings, artifacts)],
         "meta": {"title": "node image into the engine"},
     }
+
+
+def _node_image_waits() -> bool:
+    run = context.current()
+    if "node image waits" not in run.cache:
+        try:
+            run.cache["node image waits"] = run.reup and nodes.node_image_can_wait(run_cluster())
+        except (UserError, DockerException, requests.RequestException):  # made as usual; the step says why
+            run.cache["node image waits"] = False
+    return run.cache["node image waits"]
+
+
+def _build_node_image(settings, artifacts: art.ArtifactSet) -> None:
+    if _node_image_waits():
+        # Stale now: gone, so the next `up` makes it (doit runs a step whose target is missing).
+        for target in (node_image.archive_path(artifacts), artifacts.root / "node-image.json"):
+            target.unlink(missing_ok=True)
+        log.info("the node image is made at the next `up`: reup puts the new binaries into the nodes")
+        return
+    node_image.build_archive(settings, artifacts)
+
+
+def _load_node_image(settings, artifacts: art.ArtifactSet) -> None:
+    if not _node_image_waits():
+        node_image.load(settings, artifacts)
 
 
 def _cluster_task(basename: str, title: str, function, after: str, always: bool = False) -> dict:

@@ -121,6 +121,8 @@ def test_up_after_down_restores_the_snapshot_without_kubeadm(flow):
     out = flow.up()
     assert "restoring the snapshot taken" in out
     assert not kubeadm_ran(out)
+    # The new node image is for nodes made afresh: the next `up` makes it.
+    assert "the node image is made at the next `up`" in out
     assert "- kubeadm init: up to date" in out
     assert flow.nodes_ready() == [MASTER, NODE1]
     # The state after setup: the addon's Deployment runs, the later one is gone.
@@ -166,6 +168,7 @@ def test_other_settings_replace_the_snapshot_and_say_why(flow):
     out = flow.up("--num-nodes", "2")
     assert "the snapshot is for other settings (cluster.numNodes 1 -> 2)" in out
     assert kubeadm_ran(out) and "✓ snapshot" in out
+    assert f"✓ node image for Kubernetes {VERSION}" in out  # the one reup left for this `up`
     nodes = docker("image", "ls", "--filter", f"label={LABEL}", "--format", "{{.Tag}}")
     assert sorted(nodes.stdout.split()) == [f"{NAME}-{MASTER}", f"{NAME}-{NODE1}", f"{NAME}-{NODE2}"]
 
