@@ -328,7 +328,7 @@ def test_e2e_test_comes_from_the_tree_the_cluster_is_built_in(tmp_path):
     (tree / "test" / "e2e" / "e2e_test.go").write_text("package e2e\n")
     tasks = _e2e_tasks("--k8s-dir", str(tree), "--build-kubelet")
     assert tasks["e2e.test"]["meta"]["title"] == f"e2e.test v1.37.2 from the tree {tree}"
-    action, arguments = tasks["e2e.test"]["actions"][0]
+    _, arguments = tasks["e2e.test"]["actions"][0]
     assert arguments[1:] == ["e2e.test", tree, "test/e2e/e2e.test"]
     assert tasks["ginkgo"]["meta"]["title"] == "ginkgo v1.37.2 from Go modules"  # the same version either way
 
