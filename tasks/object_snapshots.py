@@ -64,7 +64,9 @@ class SnapshotOps:
     def _thaw(self, container_id: str, image: str) -> None:
         # cgroup v1 (freezer.state) and v2 (cgroup.freeze), cgroupfs and systemd drivers.
         script = (
-            f"find /host-cgroup -maxdepth 5 -path '*{container_id}*' "
+            # Deep enough for the pods' own scopes inside the node (a frozen one there
+            # keeps the node from being killed).
+            f"find /host-cgroup -maxdepth 12 -path '*{container_id}*' "
             "\\( -name freezer.state -o -name cgroup.freeze \\) | while read -r f; do "
             'case "$f" in *freezer.state) echo THAWED > "$f" ;; *) echo 0 > "$f" ;; esac; done'
         )

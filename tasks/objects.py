@@ -12,6 +12,7 @@ import re
 import docker
 from docker.errors import APIError, NotFound
 
+from tasks.console import log
 from tasks.container_io import ContainerIO, ExecResult
 from tasks.engine import (
     LABEL,
@@ -181,12 +182,23 @@ class Objects(ContainerIO, SnapshotOps):
         """Our container of this name, if any; one that is not ours is a clash."""
         if self.foreign_container(name):
             raise self._clash("container", name, "rename or remove it, or choose another cluster name")
-        try:
-            self.client.api.remove_container(name, force=True, v=False)
-        except NotFound:
-            pass
-        except APIError as err:
-            if "already in progress" not in str(err):
+        for attempt in range(2):
+            try:
+                self.client.api.remove_container(name, force=True, v=False)
+                return
+            except NotFound:
+                return
+            except APIError as err:
+                if "already in progress" in str(err):
+                    return
+                if attempt == 0 and "Could not kill" in str(err):
+                    # A process frozen inside the node (a pod's freezer cgroup left
+                    # FROZEN by a `runc init` cut short, cgroup v1) cannot die:
+                    # thaw every freezer of the node, then kill it again.
+                    attrs = self.client.api.inspect_container(name)
+                    log.info("%s cannot be killed while a process in it is frozen: thawing it", name)
+                    self._thaw(attrs["Id"], attrs["Config"]["Image"])
+                    continue
                 raise EngineError(f"cannot remove container {name}: {_short(str(err))}") from None
 
     def volumes(self, **labels: str) -> list:

@@ -224,8 +224,21 @@ def test_up_starts_stopped_nodes_again_with_their_workloads(cluster, shared_home
         assert ours and theirs and theirs[0] < ours[0], rules
 
 
+FREEZE = (
+    "mkdir -p /sys/fs/cgroup/freezer/frozen-by-test && "
+    '(sh -c "echo \\$\\$ > /sys/fs/cgroup/freezer/frozen-by-test/cgroup.procs; exec sleep 1000" &); '
+    "sleep 0.5; echo FROZEN > /sys/fs/cgroup/freezer/frozen-by-test/freezer.state"
+)
+
+
 def test_down_then_clean_leave_nothing_labelled(cluster, shared_home):
-    assert local_cluster(shared_home, "down", cluster=NAME).returncode == 0
+    # A process frozen inside a node (as a pod's `runc init` left in a FROZEN
+    # freezer cgroup, seen after a reup) keeps the engine from killing it: down thaws it.
+    frozen = docker("exec", NODE2, "sh", "-c", FREEZE).returncode == 0  # cgroup v1 hosts only
+    down = local_cluster(shared_home, "down", cluster=NAME)
+    assert down.returncode == 0, down.stdout[-2000:] + down.stderr[-2000:]
+    if frozen:
+        assert f"{NODE2} cannot be killed while a process in it is frozen: thawing it" in down.stdout + down.stderr
     assert docker("ps", "-a", "--filter", f"label={LABEL}", "-q").stdout.strip() == ""
     assert not NAMES.kubeconfig(shared_home).exists()
     assert local_cluster(shared_home, "clean", cluster=NAME).returncode == 0
