@@ -12,7 +12,7 @@ from docker.errors import DockerException
 from tasks import node_image, node_seed, parallel, registry, snapshot
 from tasks.cluster import READY_MARKER, Cluster, NodeSpec, node_state
 from tasks.console import COMMAND, log
-from tasks.engine import LABEL, LABEL_CLUSTER, LABEL_ROLE, NODE_ROLES
+from tasks.engine import LABEL_CLUSTER, LABEL_ROLE, NODE_ROLES
 from tasks.errors import UserError
 from tasks.naming import Names
 from tasks.objects import Objects
@@ -95,12 +95,7 @@ def create_nodes(cluster: Cluster) -> None:
 def seed_volumes(cluster: Cluster, image: str) -> None:
     """Each node's containerd volume, a copy of its role's seed (tasks/node_seed.py)."""
     seeds = node_seed.ensure(cluster.objects, image, node_seed.roles(cluster.nodes))
-
-    def copy(spec: NodeSpec) -> None:
-        labels = {**cluster.labels(spec), f"{LABEL}.role": "node-data"}
-        cluster.objects.copy_volume(seeds[spec.role], snapshot.live_volume(spec.name), image, labels)
-
-    parallel.each(copy, cluster.nodes, doing="copying containerd's content to")
+    snapshot.fill_live_volumes(cluster, image, lambda spec: seeds[spec.role], "copying containerd's content to")
 
 
 def start_nodes(cluster: Cluster, image_of) -> None:

@@ -139,14 +139,20 @@ def take(cluster, hashes: dict[str, str], state: dict, data_image: str) -> None:
 
 def restore_volumes(cluster, data_image: str) -> None:
     """Each node's containerd volume, as it was when the snapshot was taken."""
+    fill_live_volumes(cluster, data_image, lambda spec: volume_name(spec.name), "copying the volumes of")
+    log.debug("restored the containerd volumes of %s", ", ".join(s.name for s in cluster.nodes))
+
+
+def fill_live_volumes(cluster, image: str, source_of, doing: str) -> None:
+    """Each node's containerd volume made afresh as a copy of source_of(spec)
+    (a snapshot's volume, or a seed), by helpers of IMAGE, all at once."""
     objects = cluster.objects
 
     def copy(spec) -> None:
         labels = {**cluster.labels(spec), f"{LABEL}.role": "node-data"}
-        objects.copy_volume(volume_name(spec.name), live_volume(spec.name), data_image, labels)
+        objects.copy_volume(source_of(spec), live_volume(spec.name), image, labels)
 
-    parallel.each(copy, cluster.nodes, doing="copying the volumes of")
-    log.debug("restored the containerd volumes of %s", ", ".join(s.name for s in cluster.nodes))
+    parallel.each(copy, cluster.nodes, doing=doing)
 
 
 def _resume(objects, ids: dict[str, str], helper_image: str) -> None:
