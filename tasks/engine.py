@@ -164,6 +164,11 @@ class Engine:
         self._info: dict | None = None
         self._facts: EngineFacts | None = None
 
+    @property
+    def host(self) -> str:
+        """The engine's address as DOCKER_HOST would give it."""
+        return self.target.host if self.target else engine_host()
+
     @classmethod
     def connect(cls, timeout: int = 60) -> Engine:
         target = engine_target()
