@@ -8,7 +8,7 @@ import json
 import secrets
 from string import Template
 
-from tasks import failures, kubeadm_config, parallel
+from tasks import api_access, failures, kubeadm_config, parallel
 from tasks.cluster import KUBEADM_DIR, Cluster, NodeSpec
 from tasks.console import CONSOLE
 from tasks.paths import CONFIG_DIR
@@ -31,8 +31,9 @@ def kubeadm_init(cluster: Cluster) -> None:
     token = f"{secrets.token_hex(3)}.{secrets.token_hex(8)}"
     untainted = settings.cluster.num_nodes == 0 or settings.cluster.no_dedicated
     sans = ["127.0.0.1", "localhost", master.name, master.address]
-    if settings.cluster.api_server_address not in (*sans, "0.0.0.0"):
-        sans.append(settings.cluster.api_server_address)
+    for name in api_access.certificate_names(cluster.engine.host, settings.cluster.api_server_address):
+        if name not in sans:
+            sans.append(name)
     text = kubeadm_config.render(
         "kubeadm-init.yaml",
         settings,

@@ -9,7 +9,7 @@ import os
 import shutil
 from pathlib import Path
 
-from tasks import helm, user_kubeconfig
+from tasks import api_access, helm, user_kubeconfig
 from tasks.cluster import ADMIN_CONF, Cluster
 from tasks.console import log
 from tasks.errors import UserError
@@ -30,8 +30,8 @@ def render_for(objects: Objects, master: str, internal: bool = False) -> str:
     address, port = objects.published_port(master)
     if not port:
         raise UserError(f"{master} publishes no API server port: is it running? (`local-cluster up`)")
-    client_address = "127.0.0.1" if address in ("", "0.0.0.0") else address
-    return text.replace(f"server: https://{master}:6443", f"server: https://{client_address}:{port}")
+    address, port = api_access.reachable(objects, "api", (address, port))
+    return text.replace(f"server: https://{master}:6443", f"server: https://{address}:{port}")
 
 
 def write_kubeconfig(cluster: Cluster) -> None:

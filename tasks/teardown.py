@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from tasks import export_logs, node_seed, registry, user_kubeconfig
+from tasks import export_logs, forwards, node_seed, registry, user_kubeconfig
 from tasks.cluster import Cluster
 from tasks.console import log
 from tasks.engine import LABEL_CLUSTER, LABEL_ROLE, Engine
@@ -26,6 +26,7 @@ def save_logs(cluster: Cluster) -> Path:
 def _forget_kubeconfig(cluster_name: str) -> None:
     names = Names(cluster_name)
     _out_of_users_kubeconfig(cluster_name)
+    forwards.stop(names)
     names.kubeconfig().unlink(missing_ok=True)
     if cluster_name != DEFAULT_CLUSTER:
         shutil.rmtree(names.state(), ignore_errors=True)
@@ -50,6 +51,7 @@ def down(settings: Settings) -> list[str]:
         objects.remove_container(container.name)
         removed.append(container.name)
     _out_of_users_kubeconfig(settings.cluster.name)
+    forwards.stop(Names(settings.cluster.name))
     Names(settings.cluster.name).kubeconfig().unlink(missing_ok=True)
     return removed
 
