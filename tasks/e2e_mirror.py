@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from tasks import registry, registry_push
+from tasks import api_access, forwards, registry, registry_push
 from tasks.console import CONSOLE, log
 from tasks.errors import UserError
 
@@ -56,6 +56,7 @@ def serving(cluster, archive: Path) -> Iterator[None]:
     with contextlib.suppress(UserError):
         objects.remove_container(names.e2e_mirror)  # one a killed run left
     objects.ensure_volume(names.e2e_mirror_volume, objects.labels(role=DATA_ROLE))
+    publish = api_access.publish_address(objects.engine.host, cluster.settings.cluster.api_server_address)
     objects.create_service(
         names.e2e_mirror,
         registry.IMAGE,
@@ -63,11 +64,13 @@ def serving(cluster, archive: Path) -> Iterator[None]:
         objects.labels(role=ROLE),
         address(cluster),
         {names.e2e_mirror_volume: registry.DATA_DIR},
-        (registry.ADDRESS, 0, registry.PORT),
+        (publish, 0, registry.PORT),
         "",
     )
     try:
-        base = f"http://{registry.ADDRESS}:{_published_port(objects, names.e2e_mirror)}"
+        published = _published(objects, names.e2e_mirror)
+        host, port = api_access.reachable(objects, "e2e-mirror", published, required=True)
+        base = f"http://{host}:{port}"
         _wait_until_answering(base)
         CONSOLE.progress(f"test images into the {HOST} mirror")
         pushed = registry_push.push_archive(base, archive, lambda tag: tag.startswith(f"{HOST}/"))
@@ -77,14 +80,17 @@ def serving(cluster, archive: Path) -> Iterator[None]:
     finally:
         with contextlib.suppress(UserError):
             registry.configure_nodes(cluster)  # what the settings ask, again
+        forwards.stop(names, "e2e-mirror")
         objects.remove_container(names.e2e_mirror)
 
 
-def _published_port(objects, name: str) -> int:
-    port = registry.host_port(objects.our_container(name) or {})
+def _published(objects, name: str) -> tuple[str, int]:
+    attrs = objects.our_container(name) or {}
+    bindings = (attrs.get("NetworkSettings", {}).get("Ports") or {}).get(f"{registry.PORT}/tcp") or []
+    port = registry.host_port(attrs)
     if port is None:
         raise UserError(f"{name} is not published: the engine gave it no port")
-    return port
+    return bindings[0].get("HostIp") or registry.ADDRESS, port
 
 
 def _wait_until_answering(base: str) -> None:
