@@ -12,4 +12,5 @@ lint: setup
 
 # Unit tests (no engine) run first, then the integration tests on the real engine.
 test: lint
+	@scripts/setup.sh --for-tests
 	.venv/bin/pytest

@@ -99,7 +99,33 @@ inotify_limits() {
     done
 }
 
+# Only for the tests (`make test`): the ssh:// engine test starts an sshd of
+# its own in a network namespace, so it needs OpenSSH's server program. The
+# package is installed without starting or enabling its service here.
+ssh_server() {
+    [[ -x /usr/sbin/sshd ]] && return 0
+    if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
+        echo "warning: /usr/sbin/sshd is missing: the ssh:// engine test is skipped (apt-get install openssh-server)" >&2
+        return 0
+    fi
+    log "installing OpenSSH's server program for the ssh:// engine test (its service is not started)"
+    local policy=/usr/sbin/policy-rc.d made=""
+    if [[ ! -e $policy ]]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && made=1
+    fi
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssh-server >/dev/null
+    if command -v systemctl >/dev/null && [[ -d /run/systemd/system ]]; then
+        systemctl disable --quiet ssh.service ssh.socket 2>/dev/null || true
+    fi
+    [[ -n $made ]] && rm -f "$policy"
+    return 0
+}
+
 python_env
 build_tools
 inotify_limits
 docker_engine
+if [[ ${1:-} == --for-tests ]]; then
+    ssh_server
+fi

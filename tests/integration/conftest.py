@@ -201,3 +201,16 @@ def second_engine(tmp_path_factory):
         yield engine
     finally:
         engine.remove()
+
+
+@pytest.fixture(scope="session")
+def ssh_engine(second_engine):
+    """The second engine reached over ssh://, as a cloud box is: sshd of the
+    suite's own in the engine's namespace (tests.integration.second_engine)."""
+    from tests.integration.second_engine import can_serve_ssh
+
+    why_not = can_serve_ssh()
+    if why_not:
+        pytest.skip(f"the second engine cannot be reached over ssh here: {why_not}")
+    second_engine.start_sshd()
+    return second_engine

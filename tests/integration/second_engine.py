@@ -27,6 +27,9 @@ def _run(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
     return subprocess.run(argv, capture_output=True, text=True, check=check)
 
 
+SSHD = "/usr/sbin/sshd"  # sshd re-executes itself, so it must be started by its absolute path
+
+
 def can_start() -> str | None:
     """Why a second engine cannot be started here, or None."""
     if os.geteuid() != 0:
@@ -37,11 +40,23 @@ def can_start() -> str | None:
     return None
 
 
+def can_serve_ssh() -> str | None:
+    """Why the second engine cannot be reached over ssh:// here, or None."""
+    if not Path(SSHD).exists():
+        return f"needs OpenSSH's server at {SSHD} (apt-get install openssh-server; .ci/run installs it)"
+    for tool in ("ssh", "ssh-keygen", "docker"):
+        if not shutil.which(tool):
+            return f"needs {tool}"
+    return None
+
+
 class SecondEngine:
     def __init__(self, root: Path):
         self.root = root
         self.host = f"tcp://{ENGINE_ADDRESS}:2375"
         self.process: subprocess.Popen | None = None
+        self.sshd: subprocess.Popen | None = None
+        self.made_privsep_dir = False
 
     def env(self) -> dict[str, str]:
         return {"DOCKER_HOST": self.host}
@@ -68,6 +83,77 @@ class SecondEngine:
     def remove_namespace(self) -> None:
         _run("ip", "link", "del", HOST_VETH, check=False)
         _run("ip", "netns", "del", NAMESPACE, check=False)
+
+    # -- ssh:// to it, as to a cloud box: an sshd of the test's own in the
+    # engine's namespace, with host and client keys of its own. A session's
+    # `docker` (docker system dial-stdio, which the docker CLI and docker-py run
+    # over ssh) talks to this engine: sshd sets DOCKER_HOST for it. The client's
+    # `ssh` is the system's, given the test's config by a wrapper first in PATH
+    # (OpenSSH reads ~/.ssh from the password database, not HOME, so this is the
+    # way to keep the user's ~/.ssh out of it).
+    def start_sshd(self) -> None:
+        keys = self.root / "ssh"
+        keys.mkdir(mode=0o700, exist_ok=True)
+        for key in ("host_key", "client_key"):
+            if not (keys / key).exists():
+                _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"klc-it {key}", "-f", str(keys / key))
+        (keys / "authorized_keys").write_text((keys / "client_key.pub").read_text())
+        host_key = (keys / "host_key.pub").read_text().split()
+        (keys / "known_hosts").write_text(f"{ENGINE_ADDRESS} {host_key[0]} {host_key[1]}\n")
+        (keys / "sshd_config").write_text(
+            f"ListenAddress {ENGINE_ADDRESS}:22\n"
+            f"HostKey {keys / 'host_key'}\n"
+            f"AuthorizedKeysFile {keys / 'authorized_keys'}\n"
+            f"PidFile {keys / 'sshd.pid'}\n"
+            "PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+            "UsePAM no\nStrictModes no\n"
+            f"SetEnv DOCKER_HOST=unix://{self.root / 'docker.sock'}\n"
+        )
+        (keys / "ssh_config").write_text(
+            f"Host {ENGINE_ADDRESS}\n"
+            f"  IdentityFile {keys / 'client_key'}\n  IdentitiesOnly yes\n"
+            f"  UserKnownHostsFile {keys / 'known_hosts'}\n  StrictHostKeyChecking yes\n"
+            "  BatchMode yes\n"
+        )
+        wrapper = self.root / "bin" / "ssh"
+        wrapper.parent.mkdir(exist_ok=True)
+        wrapper.write_text(f'#!/bin/sh\nexec {shutil.which("ssh")} -F {keys / "ssh_config"} "$@"\n')
+        wrapper.chmod(0o755)
+        privsep = Path("/run/sshd")  # sshd's own, on Debian made by its service
+        if not privsep.exists():
+            privsep.mkdir(mode=0o755)
+            self.made_privsep_dir = True
+        log = open(self.root / "sshd.log", "ab")  # noqa: SIM115  (sshd writes it while it runs)
+        self.sshd = subprocess.Popen(
+            ["nsenter", f"--net=/run/netns/{NAMESPACE}", SSHD, "-D", "-e", "-f", str(keys / "sshd_config")],
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 30
+        while self.ssh("true").returncode != 0:
+            if self.sshd.poll() is not None or time.monotonic() > deadline:
+                tail = (self.root / "sshd.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"the test's sshd did not let the test in: {tail}")
+            time.sleep(0.3)
+
+    def ssh(self, *command: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [str(self.root / "bin" / "ssh"), f"root@{ENGINE_ADDRESS}", *command], capture_output=True, text=True
+        )
+
+    def ssh_env(self) -> dict[str, str]:
+        """DOCKER_HOST=ssh://... and the test's ssh first in PATH."""
+        return {"DOCKER_HOST": f"ssh://root@{ENGINE_ADDRESS}", "PATH": f"{self.root / 'bin'}:{os.environ['PATH']}"}
+
+    def stop_sshd(self) -> None:
+        if self.sshd is not None:
+            self.sshd.terminate()
+            self.sshd.wait(timeout=30)
+            self.sshd = None
+        if self.made_privsep_dir:
+            shutil.rmtree("/run/sshd", ignore_errors=True)
+            self.made_privsep_dir = False
 
     # -- the engine
     def start(self) -> None:
@@ -127,6 +213,7 @@ class SecondEngine:
                 self.docker("rm", "-f", "-v", *ids)
             self.docker("system", "prune", "-af", "--volumes")
         self.stop()
+        self.stop_sshd()
         self.remove_namespace()
         # Leftover mounts of the engine's containers would keep the data-root busy.
         _run("sh", "-c", f"grep -o ' {self.root}[^ ]*' /proc/mounts | sort -r | xargs -r umount -l", check=False)
