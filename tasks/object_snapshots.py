@@ -68,7 +68,8 @@ class SnapshotOps:
             # keeps the node from being killed).
             f"find /host-cgroup -maxdepth 12 -path '*{container_id}*' "
             "\\( -name freezer.state -o -name cgroup.freeze \\) | while read -r f; do "
-            'case "$f" in *freezer.state) echo THAWED > "$f" ;; *) echo 0 > "$f" ;; esac; done'
+            # A cgroup may go while this runs (its container is being torn down): not a failure.
+            'case "$f" in *freezer.state) echo THAWED ;; *) echo 0 ;; esac 2>/dev/null > "$f" || true; done'
         )
         host_config = self.engine.host_config(
             binds={"/sys/fs/cgroup": {"bind": "/host-cgroup", "mode": "rw"}},
