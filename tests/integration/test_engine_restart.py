@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tasks.naming import Names
-from tests.integration.conftest import BUSYBOX, NODE_REPOSITORY, VERSION, local_cluster, tool_environ
+from tests.integration.conftest import BUSYBOX, NODE_REPOSITORY, VERSION, Kubectl, local_cluster, tool_environ
 from tests.integration.second_engine import ENGINE_ADDRESS
 
 pytestmark = pytest.mark.integration
@@ -26,19 +26,6 @@ def up(home, engine):
         home, "up", "--kubernetes-version", VERSION, "--num-nodes", "0", "--api-server-address", ENGINE_ADDRESS,
         env=engine.env(), cluster=NAME,
     )  # fmt: skip
-
-
-def nodes_from_here(home) -> list[str]:
-    """`kubectl get nodes` on this machine with the written kubeconfig."""
-    names = Names(NAME)
-    result = subprocess.run(
-        [str(names.kubectl(home)), f"--kubeconfig={names.kubeconfig(home)}", "get", "nodes", "-o", "name"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout.split()
 
 
 def pods(engine) -> dict[str, str]:
@@ -105,7 +92,7 @@ def test_up_after_an_engine_restart_starts_the_stopped_nodes(shared_home, second
     assert pods(second_engine) == before  # the same pods, not new ones
     # The kubeconfig follows the port the restarted engine published, on the named address.
     assert f"server: https://{ENGINE_ADDRESS}:" in Names(NAME).kubeconfig(shared_home).read_text()
-    assert nodes_from_here(shared_home) == [f"node/{MASTER}"]
+    assert Kubectl(shared_home, NAME)("get", "nodes", "-o", "name").split() == [f"node/{MASTER}"]
     # ... is still there after the engine's restart.
     again = load(shared_home, second_engine, BUSYBOX)
     assert f"{BUSYBOX}: already in {MASTER}" in again.stdout, again.stdout + again.stderr

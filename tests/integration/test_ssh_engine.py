@@ -4,7 +4,6 @@ the suite's own, as a cloud box would be. The API server stays on that host's
 loopback; `up` forwards a local port to it over ssh, and the written
 kubeconfig works from this machine. Nothing reaches the host's engine."""
 
-import json
 import os
 import socket
 import stat
@@ -14,7 +13,7 @@ import pytest
 import yaml
 
 from tasks.naming import Names
-from tests.integration.conftest import VERSION, local_cluster
+from tests.integration.conftest import VERSION, Kubectl, local_cluster
 
 pytestmark = pytest.mark.integration
 
@@ -28,16 +27,9 @@ def run(home, engine, *args):
 
 def ready_nodes(home) -> list[str]:
     """`kubectl get nodes` from this machine with the written kubeconfig."""
-    result = subprocess.run(
-        [str(NAMES.kubectl(home)), f"--kubeconfig={NAMES.kubeconfig(home)}", "get", "nodes", "-o", "json"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
     return [
         n["metadata"]["name"]
-        for n in json.loads(result.stdout)["items"]
+        for n in Kubectl(home, NAME).json("get", "nodes")["items"]
         if any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"]["conditions"])
     ]
 
