@@ -2,9 +2,11 @@
 cache: k8s.io/kubernetes' source with each staging module under
 staging/src/k8s.io/<name>. Module zips keep no symlinks, executable bits or
 vendor/, so those are restored; there is no .git, so a build takes its version
-from KUBE_GIT_VERSION.
+from KUBE_GIT_VERSION. With vendor, vendor/ is made as a clone of the
+repository has it (`go work vendor`): upstream's build runs `go install` with
+GOPROXY=off, so a build with an empty module cache (on the engine) needs it.
 
-    python scripts/kubernetes_tree.py v1.37.2 DIRECTORY
+    python scripts/kubernetes_tree.py [--vendor] v1.37.2 DIRECTORY
 
 Used by the tests (a Kubernetes developer's tree for `reup`) and bench/reup.py.
 """
@@ -27,7 +29,7 @@ def _download(module: str, env: dict[str, str], cwd: Path) -> dict:
     return json.loads(out)
 
 
-def assemble(tree: Path, version: str, env: dict[str, str] | None = None) -> Path:
+def assemble(tree: Path, version: str, env: dict[str, str] | None = None, vendor: bool = False) -> Path:
     """The tree of Kubernetes VERSION at TREE (which must not exist yet)."""
     env = {**os.environ, **(env or {})}
     work = tree.parent
@@ -48,10 +50,15 @@ def assemble(tree: Path, version: str, env: dict[str, str] | None = None) -> Pat
             target.mkdir(parents=True)
             (target / "go.mod").write_text(f"module k8s.io/{name}\n\ngo 1.24.0\n")
     subprocess.run(["chmod", "-R", "u+w", str(tree / "staging")], check=True)
+    if vendor:
+        subprocess.run(
+            ["go", "work", "vendor"], cwd=tree, env={**env, "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=mod"}, check=True
+        )
     return tree
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
-        sys.exit("usage: kubernetes_tree.py VERSION DIRECTORY")
-    print(assemble(Path(sys.argv[2]).resolve(), sys.argv[1]))
+    arguments = [a for a in sys.argv[1:] if a != "--vendor"]
+    if len(arguments) != 2:
+        sys.exit("usage: kubernetes_tree.py [--vendor] VERSION DIRECTORY")
+    print(assemble(Path(arguments[1]).resolve(), arguments[0], vendor="--vendor" in sys.argv))

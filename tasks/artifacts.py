@@ -57,7 +57,7 @@ KUBE_PROXY_HOOK = IMAGES_DIR / "kube-proxy-base" / "extract-hook.sh"
 
 @dataclass(frozen=True)
 class Source:
-    kind: str  # "modules", "url" or "tree"
+    kind: str  # "modules", "url", "release", "tree" or "engine" (the tree, built on the engine)
     detail: str = ""  # the URL, or the tree's path
     checksum: str = ""
 
@@ -66,6 +66,7 @@ class Source:
             "modules": "Go modules",
             "url": self.detail,
             "tree": f"the tree {self.detail}",
+            "engine": f"the tree {self.detail}, built on the engine",
             "release": f"the release at {self.detail}",
         }[self.kind]
 
@@ -74,7 +75,7 @@ def binary_source(settings: Settings, name: str) -> Source:
     source = settings.source
     group = "kubeadm" if name == "kubeadm" else "kubectl" if name == "kubectl" else "hyperkube"
     if getattr(source, f"build_{group}") or (name == "kubelet" and source.build_kubelet):
-        return Source("tree", source.k8s_dir)
+        return Source("engine" if source.build_in == "engine" else "tree", source.k8s_dir)
     url = getattr(source, f"{group}_url")
     if url:
         return Source("url", url, getattr(source, f"{group}_sha1"))

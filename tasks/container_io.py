@@ -183,6 +183,13 @@ class ContainerIO:
                     f"cannot put {', '.join(files)} into {name}:{directory}: {_short(str(err))}"
                 ) from None
 
+    def put_archive(self, name: str, directory: str, archive: BinaryIO) -> None:
+        """A tar (or gzipped tar) file, unpacked into DIRECTORY of the container."""
+        try:
+            self.client.api.put_archive(name, directory, archive)
+        except APIError as err:
+            raise EngineError(f"cannot put an archive into {name}:{directory}: {_short(str(err))}") from None
+
     def create_job(self, name: str, image: str, argv: list[str], network: str) -> None:
         """A container that runs argv once, on the cluster's network (started by start_container)."""
         self.remove_container(name)

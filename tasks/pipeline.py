@@ -12,7 +12,18 @@ import functools
 from doit.tools import config_changed
 
 from tasks import artifacts as art
-from tasks import busybox, containerd, context, doctor, e2e, e2e_artifacts, e2e_recipes, helm, node_image
+from tasks import (
+    busybox,
+    containerd,
+    context,
+    doctor,
+    e2e,
+    e2e_artifacts,
+    e2e_recipes,
+    engine_build,
+    helm,
+    node_image,
+)
 from tasks.console import CONSOLE
 from tasks.errors import UserError
 from tasks.gobuild import KUBERNETES_COMMANDS
@@ -149,6 +160,11 @@ def task_kubernetes(artifacts: art.ArtifactSet):
             task["actions"] = [(step(art.download_binary), [artifacts, name, source])]
         elif source.kind == "release":
             task["actions"] = [(step(art.download_released_binary), [artifacts, name, source])]
+        elif source.kind == "engine":
+            task["actions"] = [(step(engine_build.build_binary), [artifacts, name, art.Path(source.detail)])]
+            state["tree"] = art.tree_fingerprint(art.Path(source.detail))
+            # Left on the engine by a reup, the binary is fetched by the next `up`.
+            state["fetched"] = not engine_build.stays_on_engine(name)
         else:
             task["actions"] = [(step(art.build_in_tree), [artifacts, name, art.Path(source.detail)])]
             state["tree"] = art.tree_fingerprint(art.Path(source.detail))
@@ -323,7 +339,7 @@ def tree_of(settings) -> art.Path | None:
     """The Kubernetes tree the cluster's binaries are built in, if any is."""
     for name in KUBERNETES_COMMANDS:
         source = art.binary_source(settings, name)
-        if source.kind == "tree":
+        if source.kind in ("tree", "engine"):  # e2e.test is built here in both
             return art.Path(source.detail)
     return None
 

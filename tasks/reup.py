@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tasks import node_image, oci, parallel
+from tasks import engine_build, node_image, oci, parallel
+from tasks.artifacts import binary_source
 from tasks.cluster import Cluster, NodeSpec
 from tasks.console import log
 from tasks.container_io import Blob
@@ -53,7 +54,17 @@ def swap_binaries(cluster: Cluster) -> None:
     node whose images changed, its pods (kubelet makes them again from the new
     images, the control plane's static pods included)."""
     artifacts = cluster.artifacts
-    binaries = {name: oci.sha256_file(artifacts.binary(name)) for name in SWAPPED_BINARIES}
+    # Built on the engine (source.buildIn engine): their receipts say what they are,
+    # and a helper there copies them into the nodes' volumes.
+    on_engine = {
+        name: engine_build.Receipt.read(engine_build.receipt_path(artifacts, name))
+        for name in SWAPPED_BINARIES
+        if binary_source(cluster.settings, name).kind == "engine"
+    }
+    binaries = {
+        name: on_engine[name].sha256 if name in on_engine else oci.sha256_file(artifacts.binary(name))
+        for name in SWAPPED_BINARIES
+    }
     refs = artifacts.images()
     images = {name: oci.read_image_id(artifacts.image(name)) for name in refs}
     changes: dict[str, list[str]] = {}
@@ -68,10 +79,16 @@ def swap_binaries(cluster: Cluster) -> None:
         if not new_binaries and not new_images:
             return
         cluster.run(spec.name, ["mkdir", "-p", SWAP_DIR], "preparing")
+        from_engine = [on_engine[n] for n in new_binaries if n in on_engine]
+        if from_engine:
+            builder = engine_build.container_name(Path(cluster.settings.source.k8s_dir))
+            volume = cluster.names.data_volume(spec.name)
+            engine_build.copy_into_volume(cluster.objects, builder, from_engine, volume, SWAP_DIR.rsplit("/", 1)[1])
         cluster.objects.put_paths(
             spec.name,
             SWAP_DIR,
-            {n: artifacts.binary(n) for n in new_binaries} | {f"{n}.tar": artifacts.image(n) for n in new_images},
+            {n: artifacts.binary(n) for n in new_binaries if n not in on_engine}
+            | {f"{n}.tar": artifacts.image(n) for n in new_images},
             mode=0o755,
         )
         script = [f"mv -f {SWAP_DIR}/{n} /usr/bin/{n}" for n in new_binaries]

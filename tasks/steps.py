@@ -105,7 +105,7 @@ def task_node_image(artifacts: art.ArtifactSet):
     }
 
 
-def _node_image_waits() -> bool:
+def node_image_waits() -> bool:
     run = context.current()
     if "node image waits" not in run.cache:
         try:
@@ -116,7 +116,7 @@ def _node_image_waits() -> bool:
 
 
 def _build_node_image(settings, artifacts: art.ArtifactSet) -> None:
-    if _node_image_waits():
+    if node_image_waits():
         # Stale now: gone, so the next `up` makes it (doit runs a step whose target is missing).
         for target in (node_image.archive_path(artifacts), artifacts.root / "node-image.json"):
             target.unlink(missing_ok=True)
@@ -126,7 +126,7 @@ def _build_node_image(settings, artifacts: art.ArtifactSet) -> None:
 
 
 def _load_node_image(settings, artifacts: art.ArtifactSet) -> None:
-    if not _node_image_waits():
+    if not node_image_waits():
         node_image.load(settings, artifacts)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from tasks import export_logs, forwards, node_seed, registry, user_kubeconfig
+from tasks import engine_build, export_logs, forwards, node_seed, registry, user_kubeconfig
 from tasks.cluster import Cluster
 from tasks.console import log
 from tasks.engine import LABEL_CLUSTER, LABEL_ROLE, Engine
@@ -85,6 +85,7 @@ def clean(settings: Settings, everything: bool = False) -> list[str]:
     for name in cluster_names(engine):
         removed += clean_cluster(Objects(engine, name))
     removed += node_seed.remove_all(Objects(engine, ""))
+    removed += engine_build.remove_all(engine)
     for image in engine.client.images.list(filters={"label": LABEL_ROLE}):
         if LABEL_CLUSTER not in (image.labels or {}):
             Objects(engine, "").remove_image(image.id)

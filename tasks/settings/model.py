@@ -27,6 +27,7 @@ class Source:
     build_kubelet: bool
     build_kubectl: bool
     k8s_dir: str
+    build_in: str
     release_site: str
     kubeadm_url: str
     kubeadm_sha1: str

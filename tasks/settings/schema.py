@@ -137,6 +137,13 @@ SCHEMA: tuple[Setting, ...] = (
     Setting("source.buildKubectl", "build-kubectl", boolean, "Build kubectl in k8sDir.", "no-build-kubectl"),
     Setting("source.k8sDir", "k8s-dir", directory, "Kubernetes source tree for the build settings."),
     Setting(
+        "source.buildIn",
+        "build-in",
+        choice("local", "engine"),
+        "Where the build settings run make: local (in k8sDir here) or engine (in a container on the Docker "
+        "engine's host, the tree synced there; reup's binaries never cross to this machine).",
+    ),
+    Setting(
         "source.releaseSite",
         "release-site",
         url,

@@ -5,10 +5,13 @@ One cluster (master + 1 worker) goes through the steps in order, as a user
 would take it. Workloads run the pause image, which every node holds, so
 they need nothing loaded after the snapshot."""
 
+import hashlib
 import json
+import shutil
 
 import pytest
 
+from tasks import engine_build
 from tasks.naming import Names
 from tests.integration.conftest import VERSION, Kubectl, local_cluster
 from tests.integration.test_cluster import docker
@@ -162,6 +165,60 @@ def test_reup_puts_a_changed_kubelet_into_the_restored_cluster(flow, kubernetes_
 def _reup(flow: Flow, tree) -> str:
     # FORCE_HOST_GO: the machine's Go (and its build cache), not the one the tree pins.
     return flow.up("--build-kubelet", "--k8s-dir", str(tree), command="reup", env={"FORCE_HOST_GO": "y"})
+
+
+@pytest.fixture
+def stub_tree(tmp_path_factory, kubernetes_tree, shared_home):
+    """A tree whose `make` stands in for Go's (no compile in CI; the real one is
+    bench/remote_build.py): it writes a kubelet of VERSION with the tree's mark
+    appended (an ELF runs with bytes after it) where upstream's build puts it.
+    What the engine build makes and this test does not share with the user
+    (the build container and its tree's volume; the build image and cache
+    volume when they were not there before) is removed afterwards."""
+    tree = tmp_path_factory.mktemp("stub") / "kubernetes"
+    for path in ("cmd/kubeadm", "cmd/kubelet", "prebuilt"):
+        (tree / path).mkdir(parents=True)
+    shutil.copy(kubernetes_tree / ".go-version", tree / ".go-version")
+    shutil.copy(shared_home / ".kubeadm-local-cluster/cache/kubernetes" / VERSION / "bin/kubelet", tree / "prebuilt")
+    (tree / "cmd/kubelet/mark.go").write_text("// built on the engine by the snapshot test\n")
+    out = "_output/local/go/bin"
+    (tree / "Makefile").write_text(
+        f"all:\n\tmkdir -p {out}\n\tcat prebuilt/kubelet cmd/kubelet/mark.go > {out}/kubelet\n"
+        f"\tchmod 755 {out}/kubelet\n"
+    )
+    shared = {
+        ("image", engine_build.IMAGE): docker("image", "inspect", engine_build.IMAGE).returncode == 0,
+        ("volume", engine_build.CACHE_VOLUME): docker("volume", "inspect", engine_build.CACHE_VOLUME).returncode == 0,
+    }
+    yield tree
+    container = engine_build.container_name(tree)
+    docker("rm", "-f", "-v", container)
+    docker("volume", "rm", f"{container}-source")
+    for (kind, name), existed in shared.items():
+        if not existed:
+            docker(kind, "rm", name)
+
+
+def sha256(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_reup_built_on_the_engine_puts_its_kubelet_into_the_nodes(flow, stub_tree):
+    """source.buildIn engine: the tree is synced to the engine, made there, and
+    the kubelet goes from there into the nodes, never through this machine."""
+    bin_dir = flow.home / ".kubeadm-local-cluster/cache/kubernetes" / VERSION / "bin"
+    here_before = sha256(bin_dir / "kubelet")
+    out = flow.up("--build-kubelet", "--k8s-dir", str(stub_tree), "--build-in", "engine", command="reup")
+    assert f"✓ kubelet {VERSION} from the tree {stub_tree}, built on the engine" in out
+    assert "kubelet stays on the engine: reup puts it into the nodes from there" in out
+    receipt = json.loads((bin_dir / "kubelet.engine.json").read_text())
+    made = (stub_tree / "prebuilt/kubelet").read_bytes() + (stub_tree / "cmd/kubelet/mark.go").read_bytes()
+    assert receipt["sha256"] == hashlib.sha256(made).hexdigest()
+    assert f"{MASTER}: new kubelet" in out and f"{NODE1}: new kubelet" in out
+    for node in (MASTER, NODE1):
+        assert docker("exec", node, "sha256sum", "/usr/bin/kubelet").stdout.split()[0] == receipt["sha256"]
+    assert sha256(bin_dir / "kubelet") == here_before  # the binary did not come back here
+    assert flow.nodes_ready() == [MASTER, NODE1]
 
 
 def test_other_settings_replace_the_snapshot_and_say_why(flow):
