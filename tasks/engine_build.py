@@ -220,7 +220,8 @@ def build(objects, tree: Path, version: str, whats: dict[str, str], on_line=None
 def copy_into_volume(objects, container: str, receipts: list[Receipt], volume: str, directory: str) -> None:
     """The built binaries into VOLUME (a node's containerd volume) at DIRECTORY,
     by a helper on the engine: they never cross to this machine."""
-    name = f"{container}-copy"
+    # One per target: reup copies into every node at once.
+    name = f"{container}-copy-{hashlib.sha256(volume.encode()).hexdigest()[:8]}"
     source = f"{container}-source"
     script = f"mkdir -p /target/{directory} && " + " && ".join(
         f"install -m 0755 {shlex.quote(r.path.replace(SOURCE, '/source', 1))} /target/{directory}/{r.name}"
