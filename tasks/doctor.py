@@ -62,10 +62,13 @@ def run_checks(engine_connect: Callable[[], Engine] = Engine.connect) -> list[Ch
             why="source builds keep about 15 GiB of Go build cache",
         )
     )
-    checks.append(check_go())
-    checks.append(
-        check_program("mmdebstrap", "builds the node base image without a registry", "apt-get install mmdebstrap")
+    go = check_go()
+    checks.append(go)
+    mmdebstrap = check_program(
+        "mmdebstrap", "builds the node base image without a registry", "apt-get install mmdebstrap"
     )
+    checks.append(mmdebstrap)
+    checks.append(check_build_location(facts, go, mmdebstrap))
     checks.append(check_runc_build())
     checks.append(check_busybox_build())
     checks.append(check_inotify(facts))
@@ -151,6 +154,29 @@ def check_go() -> Check:
     if found < MIN_GO:
         return Check("go", WARN, f"{label} is older than go{MIN_GO[0]}.{MIN_GO[1]}", fix)
     return Check("go", OK, f"{label} at {go}")
+
+
+def check_build_location(facts: EngineFacts | None, go: Check, mmdebstrap: Check) -> Check:
+    """Where Kubernetes from a tree (source.k8sDir) can be built, and which suits
+    this engine: on a remote one, a build here ships every binary across."""
+    go_ok, make_ok, mmdebstrap_ok = go.status == OK, bool(shutil.which("make")), mmdebstrap.status == OK
+    here = [name for ok, name in ((go_ok, "go"), (make_ok, "make")) if not ok]
+    # The engine's build still wants this machine for its build image (mmdebstrap)
+    # and for fetching the tree's Go toolchain (go mod download).
+    there = [name for ok, name in ((facts, "the engine"), (go_ok, "go"), (mmdebstrap_ok, "mmdebstrap")) if not ok]
+    said = [
+        "here: " + ("works" if not here else "needs " + ", ".join(here)),
+        "on the engine: " + ("works" if not there else "needs " + ", ".join(there)),
+    ]
+    suited = "engine" if facts is not None and not facts.is_local else "local"
+    detail = f"source.buildIn {suited} suits this engine; " + "; ".join(said)
+    missing = there if suited == "engine" else here
+    if not missing:
+        return Check("build location", OK, detail)
+    if not here or not there:
+        other = "local" if suited == "engine" else "engine"
+        return Check("build location", WARN, detail, f"use --build-in {other}, or install {', '.join(missing)}")
+    return Check("build location", WARN, detail, f"install {', '.join(sorted(set(here + there) - {'the engine'}))}")
 
 
 def check_program(name: str, why: str, fix: str) -> Check:
