@@ -10,8 +10,9 @@ in docs/conformance.md between its MATRIX markers.
 
 Each version takes ~15 min of builds cold, ~15 min parallel and ~30-60 min
 serial on 2 cores. It uses a cluster of its own (`matrix`), reports under
-~/.kubeadm-local-cluster/conformance/<version>/, and keeps every result it
-has: a version run again replaces its row only. Failures are listed by name;
+~/.kubeadm-local-cluster/conformance/<version>/, and keeps every result in
+docs/conformance-matrix.json beside the table: a version run again replaces
+its row only, and rows run on other machines stay. Failures are listed by name;
 their causes are for the person who reads the reports to write below the table."""
 
 from __future__ import annotations
@@ -35,7 +36,10 @@ from tasks.versions import Version  # noqa: E402
 CLUSTER = "matrix"
 FIRST_MINOR = (1, 34)
 DOC = REPO / "docs" / "conformance.md"
-RESULTS = Path.home() / ".kubeadm-local-cluster" / "conformance" / "matrix.json"
+# The results are kept with the table they make, in the repository: each machine
+# that runs part of the matrix adds its rows to those of the others.
+RESULTS = REPO / "docs" / "conformance-matrix.json"
+REPORTS = Path.home() / ".kubeadm-local-cluster" / "conformance"
 BEGIN, END = "<!-- MATRIX BEGIN (scripts/conformance-matrix.py) -->", "<!-- MATRIX END -->"
 TOOL = [sys.executable, "-m", "tasks"]
 
@@ -86,7 +90,7 @@ def junit_counts(report_dir: Path) -> dict:
 
 
 def run_version(version: str, serial: bool) -> dict:
-    reports = RESULTS.parent / version
+    reports = REPORTS / version
     row = {"version": version, "date": datetime.date.today().isoformat()}
     code, seconds, out = tool("up", "--num-nodes", "2", "--cni-plugin", "bridge", version=version)
     row["up_seconds"] = round(seconds)
@@ -150,7 +154,6 @@ def main() -> int:
         for version in args.versions or newest_patches():
             print(f"==> Kubernetes {version}", flush=True)
             rows[version] = run_version(version, serial=not args.parallel_only)
-            RESULTS.parent.mkdir(parents=True, exist_ok=True)
             RESULTS.write_text(json.dumps(rows, indent=2) + "\n")  # after each: an interrupted matrix keeps its rows
     write_doc(rows)
     print(table(rows))
