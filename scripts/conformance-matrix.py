@@ -30,7 +30,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tasks.e2e import summarize  # noqa: E402
+from tasks.e2e.run import summarize  # noqa: E402
 from tasks.versions import Version  # noqa: E402
 
 CLUSTER = "matrix"

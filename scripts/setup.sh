@@ -23,7 +23,7 @@ python_env() {
 # images without a container registry; a Kubernetes tree's build uses rsync;
 # runc, built for the nodes of Kubernetes 1.36+ (tasks/containerd.py), needs
 # cgo and a static libseccomp; busybox, built from source for the busybox
-# test image (tasks/busybox.py), needs make and a static libc (libc6-dev).
+# test image (tasks/e2e/busybox.py), needs make and a static libc (libc6-dev).
 build_tools() {
     if command -v mmdebstrap >/dev/null && command -v rsync >/dev/null && command -v gcc >/dev/null \
         && command -v make >/dev/null && command -v pkg-config >/dev/null && pkg-config --exists libseccomp \

@@ -12,19 +12,12 @@ import functools
 from doit.tools import config_changed
 
 from tasks import artifacts as art
-from tasks import (
-    busybox,
-    containerd,
-    context,
-    doctor,
-    e2e,
-    e2e_artifacts,
-    e2e_recipes,
-    engine_build,
-    helm,
-    node_image,
-)
+from tasks import containerd, context, doctor, engine_build, helm, node_image
 from tasks.console import CONSOLE
+from tasks.e2e import artifacts as e2e_artifacts
+from tasks.e2e import busybox
+from tasks.e2e import recipes as e2e_recipes
+from tasks.e2e import run as e2e
 from tasks.errors import UserError
 from tasks.gobuild import KUBERNETES_COMMANDS
 from tasks.paths import IMAGES_DIR

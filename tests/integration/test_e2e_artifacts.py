@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks.e2e_artifacts import combine_archives
-from tasks.e2e_recipes import recipe_for
+from tasks.e2e.artifacts import combine_archives
+from tasks.e2e.recipes import recipe_for
 from tasks.paths import REPO_DIR
 from tests.integration.conftest import GO_CACHES, VERSION
 
@@ -28,8 +28,8 @@ E2E = "registry.k8s.io/e2e-test-images"
 BUILD = """
 import json, sys
 from tasks.artifacts import ArtifactSet
-from tasks import e2e_artifacts as e2e
-from tasks import e2e_recipes as recipes
+from tasks.e2e import artifacts as e2e
+from tasks.e2e import recipes
 artifacts = ArtifactSet(sys.argv[1])
 e2e.prepare_e2e_module(artifacts)
 e2e.build_e2e_test(artifacts)

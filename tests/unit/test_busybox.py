@@ -8,7 +8,7 @@ import tarfile
 
 import pytest
 
-from tasks import busybox
+from tasks.e2e import busybox
 from tasks.errors import UserError
 
 DEFCONFIG = """#

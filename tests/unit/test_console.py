@@ -215,7 +215,7 @@ def test_tasks_print_through_the_console():
     tasks = Path(cli.__file__).parent
     printing = [
         f"{path.name}:{number}"
-        for path in sorted(tasks.glob("*.py"))
+        for path in sorted(tasks.rglob("*.py"))
         for number, line in enumerate(path.read_text().splitlines(), 1)
         if re.search(r"(?<![\w.])print\(", line) and path.name != "cli.py"  # cli: usage, before any run
     ]

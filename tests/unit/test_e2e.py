@@ -2,7 +2,7 @@
 
 import re
 
-from tasks import e2e
+from tasks.e2e import run as e2e
 
 
 def test_a_substring_is_taken_literally_not_as_a_regexp():

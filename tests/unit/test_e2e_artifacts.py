@@ -7,10 +7,10 @@ import tarfile
 
 import pytest
 
-from tasks import busybox, gobuild, oci
-from tasks import e2e_artifacts as e2e
-from tasks import e2e_recipes as recipes
+from tasks import gobuild, oci
 from tasks.artifacts import ArtifactSet
+from tasks.e2e import artifacts as e2e
+from tasks.e2e import busybox, recipes
 from tasks.errors import UserError
 
 # What `e2e.test --list-images` printed for v1.34.4 (a sample, in its map order).

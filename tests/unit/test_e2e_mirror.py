@@ -1,4 +1,4 @@
-"""The test-image mirror of a conformance run (tasks/e2e_mirror.py): where
+"""The test-image mirror of a conformance run (tasks/e2e/mirror.py): where
 it sits on the cluster's network, and that a user's own registry.k8s.io
 mirror is left to serve the run."""
 
@@ -6,8 +6,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from tasks import e2e_mirror
 from tasks.cluster import node_specs
+from tasks.e2e import mirror as e2e_mirror
 from tasks.errors import UserError
 from tasks.settings import load_settings, parse_flags
 

@@ -5,8 +5,9 @@ import json
 import textwrap
 import threading
 
-from tasks import e2e_artifacts, e2e_needs, e2e_pulls, e2e_recipes
 from tasks.container_io import ExecResult
+from tasks.e2e import artifacts as e2e_artifacts
+from tasks.e2e import needs, pulls, recipes
 
 # Written to the shape of test/utils/image/manifest.go (an excerpt, not upstream's text).
 FAKE_MANIFEST_GO = textwrap.dedent(
@@ -46,7 +47,7 @@ def fake_source(tmp_path):
 
 
 def test_the_images_conformance_tests_name_come_from_the_versions_sources(tmp_path):
-    assert e2e_needs.conformance_repositories(fake_source(tmp_path)) == [
+    assert needs.conformance_repositories(fake_source(tmp_path)) == [
         "registry.k8s.io/e2e-test-images/agnhost",
         "registry.k8s.io/e2e-test-images/glibc-dns-testing",
     ]
@@ -65,8 +66,8 @@ def test_an_image_conformance_tests_name_without_a_recipe_is_reported_before_the
 
 
 def test_glibc_dns_testing_is_made_as_jessie_dnsutils_was():
-    glibc = e2e_recipes.recipe_for("registry.k8s.io/e2e-test-images/glibc-dns-testing:2.1.1")
-    jessie = e2e_recipes.recipe_for("registry.k8s.io/e2e-test-images/jessie-dnsutils:1.7")
+    glibc = recipes.recipe_for("registry.k8s.io/e2e-test-images/glibc-dns-testing:2.1.1")
+    jessie = recipes.recipe_for("registry.k8s.io/e2e-test-images/jessie-dnsutils:1.7")
     assert glibc is not None and (glibc.layers, glibc.base, glibc.config) == (jessie.layers, jessie.base, jessie.config)
 
 
@@ -101,7 +102,7 @@ STUCK = {
 
 
 def test_a_pod_waiting_on_a_failed_pull_is_found():
-    assert e2e_pulls.stuck_pulls(STUCK) == [
+    assert pulls.stuck_pulls(STUCK) == [
         (
             "dns-3127",
             "dns-test-5f2c",
@@ -109,7 +110,7 @@ def test_a_pod_waiting_on_a_failed_pull_is_found():
             "ImagePullBackOff: dial tcp: lookup registry.k8s.io on 10.192.0.1:53: no such host",
         )
     ]
-    assert e2e_pulls.stuck_pulls({"items": []}) == []
+    assert pulls.stuck_pulls({"items": []}) == []
 
 
 class FakeCluster:
@@ -130,9 +131,9 @@ class FakeCluster:
 
 
 def test_the_watcher_says_it_once_per_pod_and_image(monkeypatch, caplog):
-    monkeypatch.setattr(e2e_pulls, "POLL_SECONDS", 0.05)
+    monkeypatch.setattr(pulls, "POLL_SECONDS", 0.05)
     cluster = FakeCluster()
-    with caplog.at_level("WARNING"), e2e_pulls.watching(cluster) as said:
+    with caplog.at_level("WARNING"), pulls.watching(cluster) as said:
         assert cluster.asked.wait(5)
     lines = [r.getMessage() for r in caplog.records if "cannot get the image" in r.getMessage()]
     assert lines == [

@@ -203,7 +203,7 @@ def build() -> float:
         if missing:
             raise UserError(
                 f"busybox {VERSION}'s configuration does not take {', '.join(missing)}: "
-                f"tasks/busybox.py needs a look (see {_log('oldconfig')})"
+                f"tasks/e2e/busybox.py needs a look (see {_log('oldconfig')})"
             )
         compiled = 0
 

@@ -1,8 +1,8 @@
 """The conformance test images, each made by the recipe for its repository
 (agnhost, busybox, glibc-dns-testing, nginx, httpd, ...) as `docker save`
 archives written by our own code: the Go programs they carry (from the e2e
-wrapper module, tasks/e2e_artifacts.py), the Debian bases under them, and
-where each lands. tasks/e2e_artifacts.py decides which images a version
+wrapper module, tasks/e2e/artifacts.py), the Debian bases under them, and
+where each lands. tasks/e2e/artifacts.py decides which images a version
 needs and builds them with these recipes.
 
 Layout, beside the cluster's artifacts (ArtifactSet.root):
@@ -11,7 +11,7 @@ Layout, beside the cluster's artifacts (ArtifactSet.root):
                            node image preloads everything there)
 and Debian bases of the test images in cache/debian/e2e-<base>-<suite>-r<RECIPE>.tar;
 busybox (the busybox image's only program, built from source) in
-cache/busybox/<version>/ (tasks/busybox.py).
+cache/busybox/<version>/ (tasks/e2e/busybox.py).
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tasks import busybox, debian, gobuild, oci
+from tasks import debian, gobuild, oci
 from tasks.artifacts import ArtifactSet
+from tasks.e2e import busybox
 from tasks.paths import IMAGES_DIR, cache_dir
 
 # Changing how test artifacts are made bumps this (it is in every image's labels).
@@ -201,7 +202,7 @@ class Recipe:
     base: str = ""  # a key of BASES, built first
     programs: tuple[str, ...] = ()  # keys of PROGRAMS, built first
     files: tuple[str, ...] = ()  # our files in images/e2e/ it carries (file dependencies)
-    busybox: bool = False  # carries busybox built from source (tasks/busybox.py), built first
+    busybox: bool = False  # carries busybox built from source (tasks/e2e/busybox.py), built first
     conformance: bool = False  # [Conformance] tests use it
     notes: str = ""
 
@@ -242,7 +243,7 @@ def _webserver_layers(picture: str) -> Callable[[Build], list[oci.Layer]]:
 
 def _busybox_layers(build: Build) -> list[oci.Layer]:
     """Upstream's image (docker-library's busybox, glibc variant): busybox built
-    from source (tasks/busybox.py) with every applet in /bin, /usr/bin/env,
+    from source (tasks/e2e/busybox.py) with every applet in /bin, /usr/bin/env,
     buildroot's users and groups; no other program, no shared library."""
     files = (
         oci.FileEntry("bin/busybox", source=busybox.binary(), mode=0o755),

@@ -14,8 +14,10 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tasks import e2e_artifacts, e2e_mirror, e2e_pulls, node_image, oci, parallel
+from tasks import node_image, oci, parallel
 from tasks.console import COMMAND, CONSOLE, log
+from tasks.e2e import artifacts as e2e_artifacts
+from tasks.e2e import mirror, pulls
 from tasks.errors import UserError
 from tasks.paths import state_dir
 from tasks.reup import import_archive
@@ -215,7 +217,7 @@ def run(cluster, selection: Selection) -> Summary:
         for line in report[len(needed) :]:
             log.log(COMMAND, "  %s", line)
     load_test_images(cluster, images.archives, combined_archive(artifacts))
-    with e2e_mirror.serving(cluster, combined_archive(artifacts)):
+    with mirror.serving(cluster, combined_archive(artifacts)):
         return _run_tests(cluster, selection)
 
 
@@ -235,7 +237,7 @@ def _run_tests(cluster, selection: Selection) -> Summary:
             runner, WORKDIR, {name: artifacts.binary(name) for name in ("e2e.test", "ginkgo")}, mode=0o755
         )
         log.info("running the %s (log: %s)", selection.describe(), reports / "e2e.log")
-        with open(reports / "e2e.log", "w") as out, e2e_pulls.watching(cluster):
+        with open(reports / "e2e.log", "w") as out, pulls.watching(cluster):
             progress = Progress(out)
             code = objects.run_attached(runner, progress)
             progress.flush()

@@ -8,7 +8,7 @@ names the file of every conformance test; the images those files name
 (`configs[Agnhost] = Config{list.PromoterE2eRegistry, "agnhost", "2.59"}`
 and the registries' defaults). A file holds other tests too, so this is a
 superset: an image named here but not made is reported before the run as one
-a conformance test may wait for; the run reports a pod that does (e2e_pulls)."""
+a conformance test may wait for; the run reports a pod that does (pulls.py)."""
 
 from __future__ import annotations
 

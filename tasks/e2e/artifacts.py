@@ -6,7 +6,7 @@ images (agnhost, busybox, jessie-dnsutils, nginx, httpd, ...) written as
 
 The list of images is e2e.test's own (`e2e.test --list-images`, saved as
 e2e-images.json); each listed image is made by the recipe for its repository
-(whatever its tag; tasks/e2e_recipes.py), provided by the cluster (pause), or
+(whatever its tag; tasks/e2e/recipes.py), provided by the cluster (pause), or
 reported missing.
 
 Layout, beside the cluster's artifacts (ArtifactSet.root):
@@ -14,7 +14,7 @@ Layout, beside the cluster's artifacts (ArtifactSet.root):
     bin/e2e.test, bin/ginkgo
     e2e-images.json        what `e2e.test --list-images` says
     e2e-images.tar         the conformance test images in one archive
-and the images' programs, archives and bases where tasks/e2e_recipes.py says.
+and the images' programs, archives and bases where tasks/e2e/recipes.py says.
 
 Typical order: prepare_e2e_module, build_e2e_test + build_ginkgo,
 list_test_images, then build_test_images (or, step by step, the bases,
@@ -30,10 +30,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from tasks import busybox, e2e_needs, gobuild, oci
+from tasks import gobuild, oci
 from tasks.artifacts import ArtifactSet, check_version
 from tasks.commands import capture, run_logged
-from tasks.e2e_recipes import (
+from tasks.e2e import busybox, needs
+from tasks.e2e.recipes import (
     IMAGE_FILES,
     PROGRAMS,
     RECIPE,
@@ -58,7 +59,7 @@ from tasks.errors import UserError
 from tasks.paths import replacing
 
 # Which test images are made: 2 added the repositories conformance tests name
-# (e2e_needs), 3 the test etcd whatever the cluster's tag.
+# (needs.py), 3 the test etcd whatever the cluster's tag.
 LISTING = "3"
 E2E_PACKAGE = "k8s.io/kubernetes/test/e2e"
 GINKGO_MODULE = "github.com/onsi/ginkgo/v2"
@@ -159,7 +160,7 @@ def list_test_images(artifacts: ArtifactSet) -> list[str]:
     e2e-images.json, with the repositories the version's conformance tests name."""
     out = capture([str(artifacts.binary("e2e.test")), "--list-images"])
     images = parse_image_list(out)
-    conformance = e2e_needs.conformance_repositories(Path(kubernetes_facts(artifacts)["Dir"]))
+    conformance = needs.conformance_repositories(Path(kubernetes_facts(artifacts)["Dir"]))
     listing = {"images": images, "conformance": conformance}
     image_list_path(artifacts).write_text(json.dumps(listing, indent=2) + "\n")
     return images
@@ -175,7 +176,7 @@ def listed_images(artifacts: ArtifactSet) -> list[str]:
 
 
 def conformance_listed(artifacts: ArtifactSet) -> frozenset[str]:
-    """The repositories the version's conformance tests name (e2e_needs)."""
+    """The repositories the version's conformance tests name (needs.py)."""
     return frozenset(json.loads(image_list_path(artifacts).read_text()).get("conformance", ()))
 
 
