@@ -21,7 +21,7 @@ python_env() {
 
 # mmdebstrap makes the Debian root filesystems of the node and kube-proxy
 # images without a container registry; a Kubernetes tree's build uses rsync;
-# runc, built for the nodes of Kubernetes 1.36+ (tasks/containerd.py), needs
+# runc, built for the nodes of Kubernetes 1.36+ (tasks/build/containerd.py), needs
 # cgo and a static libseccomp; busybox, built from source for the busybox
 # test image (tasks/e2e/busybox.py), needs make and a static libc (libc6-dev).
 build_tools() {

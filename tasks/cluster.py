@@ -23,7 +23,7 @@ import requests
 from docker.errors import DockerException
 
 from tasks import node_image
-from tasks.artifacts import ArtifactSet
+from tasks.build.artifacts import ArtifactSet
 from tasks.console import COMMAND, CONSOLE, log
 from tasks.engine import LABEL, Engine, EngineError
 from tasks.errors import SettingsError, UserError

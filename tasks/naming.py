@@ -92,7 +92,7 @@ class Names:
         return self.state(home) / "kubectl"
 
     def helm(self, home: Path | None = None) -> Path:
-        """helm beside kubectl (tasks/helm.py)."""
+        """helm beside kubectl (tasks/build/helm.py)."""
         return self.state(home) / "helm"
 
     def shown(self, path: Path) -> str:

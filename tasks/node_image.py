@@ -14,8 +14,8 @@ from string import Template
 
 from docker.errors import DockerException
 
-from tasks import containerd, debian, oci
-from tasks.artifacts import ArtifactSet
+from tasks.build import containerd, debian, oci
+from tasks.build.artifacts import ArtifactSet
 from tasks.console import CONSOLE, byte_progress
 from tasks.engine import Engine
 from tasks.errors import UserError
@@ -28,7 +28,7 @@ CUSTOMIZE_HOOK = NODE_DIR / "customize-hook.sh"
 # and 1.35 want containerd 1.7.28+ or 2.x; trixie has 1.7.24), systemd from
 # trixie: forky's systemd (258+) refuses to boot on cgroup v1 hosts. Where
 # Kubernetes wants a newer containerd than forky's, the node image has it in a
-# layer of its own over the base (tasks/containerd.py).
+# layer of its own over the base (tasks/build/containerd.py).
 CONTAINERD_SUITE = containerd.DEBIAN_SUITE
 NODE_PACKAGES = [
     "systemd",

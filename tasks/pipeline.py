@@ -11,15 +11,17 @@ import functools
 
 from doit.tools import config_changed
 
-from tasks import artifacts as art
-from tasks import containerd, context, doctor, engine_build, helm, node_image
+from tasks import context, doctor, node_image
+from tasks.build import artifacts as art
+from tasks.build import containerd, helm
+from tasks.build import engine as engine_build
+from tasks.build.gobuild import KUBERNETES_COMMANDS
 from tasks.console import CONSOLE
 from tasks.e2e import artifacts as e2e_artifacts
 from tasks.e2e import busybox
 from tasks.e2e import recipes as e2e_recipes
 from tasks.e2e import run as e2e
 from tasks.errors import UserError
-from tasks.gobuild import KUBERNETES_COMMANDS
 from tasks.paths import IMAGES_DIR
 from tasks.settings import parse_flags, render_effective
 from tasks.steps import *  # noqa: F403  (doit finds task creators by name in this module)
@@ -234,7 +236,7 @@ def task_crictl(artifacts: art.ArtifactSet):
 
 @needed_by_artifacts
 def task_containerd(artifacts: art.ArtifactSet):
-    """containerd and runc for the nodes, built where Debian's are too old for this Kubernetes (tasks/containerd.py)"""
+    """containerd and runc for the nodes, built where Debian's are too old for this Kubernetes (tasks/build/containerd.py)"""  # noqa: E501
     yield from containerd.task_dicts(containerd.for_kubernetes(artifacts.version))
 
 
@@ -289,7 +291,7 @@ def task_images(artifacts: art.ArtifactSet):
 
 
 def task_helm():
-    """helm from its Go module (tasks/helm.py), which `up` puts beside kubectl"""
+    """helm from its Go module (tasks/build/helm.py), which `up` puts beside kubectl"""
     return helm.task_dict()
 
 

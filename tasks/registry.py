@@ -38,7 +38,8 @@ from string import Template
 from docker.errors import DockerException
 from doit.tools import config_changed
 
-from tasks import gobuild, oci, parallel
+from tasks import parallel
+from tasks.build import gobuild, oci
 from tasks.console import log
 from tasks.engine import LABEL, LABEL_ROLE, Engine
 from tasks.errors import UserError

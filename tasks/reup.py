@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tasks import engine_build, node_image, oci, parallel
-from tasks.artifacts import binary_source
+from tasks import node_image, parallel
+from tasks.build import engine as engine_build
+from tasks.build import oci
+from tasks.build.artifacts import binary_source
 from tasks.cluster import Cluster, NodeSpec
 from tasks.console import log
 from tasks.container_io import Blob

@@ -13,10 +13,8 @@ from doit.tools import config_changed
 from tasks import (
     addons,
     clusters,
-    containerd,
     context,
     export_logs,
-    helm,
     kubeadm,
     kubeconfig,
     load,
@@ -29,7 +27,8 @@ from tasks import (
     teardown,
     user_kubeconfig,
 )
-from tasks import artifacts as art
+from tasks.build import artifacts as art
+from tasks.build import containerd, helm
 from tasks.console import CONSOLE, log
 from tasks.engine import Engine
 from tasks.errors import UserError

@@ -10,9 +10,9 @@ import requests
 from docker.errors import DockerException
 from doit.exceptions import TaskFailed
 
-from tasks import artifacts as art
 from tasks import cluster as clu
 from tasks import context, nodes, teardown
+from tasks.build import artifacts as art
 from tasks.console import StatusReporter
 from tasks.errors import UserError
 from tasks.paths import dep_file

@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from tasks import gobuild, oci
-from tasks.artifacts import ArtifactSet, check_version
+from tasks.build import gobuild, oci
+from tasks.build.artifacts import ArtifactSet, check_version
 from tasks.commands import capture, run_logged
 from tasks.e2e import busybox, needs
 from tasks.e2e.recipes import (

@@ -36,7 +36,7 @@ import subprocess
 import tarfile
 from pathlib import Path
 
-from tasks import debian
+from tasks.build import debian
 from tasks.commands import run_logged
 from tasks.console import CONSOLE
 from tasks.download import fetch

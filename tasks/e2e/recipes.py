@@ -20,8 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tasks import debian, gobuild, oci
-from tasks.artifacts import ArtifactSet
+from tasks.build import debian, gobuild, oci
+from tasks.build.artifacts import ArtifactSet
 from tasks.e2e import busybox
 from tasks.paths import IMAGES_DIR, cache_dir
 

@@ -14,7 +14,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tasks import node_image, oci, parallel
+from tasks import node_image, parallel
+from tasks.build import oci
 from tasks.console import COMMAND, CONSOLE, log
 from tasks.e2e import artifacts as e2e_artifacts
 from tasks.e2e import mirror, pulls

@@ -37,8 +37,8 @@ from string import Template
 
 from doit.tools import config_changed
 
-from tasks import debian, gobuild, oci
-from tasks.artifacts import KUBE_PROXY_HOOK
+from tasks.build import debian, gobuild, oci
+from tasks.build.artifacts import KUBE_PROXY_HOOK
 from tasks.commands import program_says
 from tasks.errors import UserError
 from tasks.paths import IMAGES_DIR, cache_dir, logs_dir

@@ -88,7 +88,7 @@ def local_cluster(home, *args, cluster=UNNAMED, env=None, timeout=3600):
 def busybox_archive(shared_home):
     """A busybox image archive from Debian's busybox-static, by our own code
     (test_cluster.load_busybox puts it into nodes)."""
-    from tasks import debian, oci
+    from tasks.build import debian, oci
 
     work = shared_home / "busybox"
     rootfs = work / "rootfs.tar"

@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from tasks.oci import read_tags
+from tasks.build.oci import read_tags
 from tests.integration.conftest import VERSION, local_cluster
 
 pytestmark = pytest.mark.integration
@@ -199,7 +199,7 @@ def test_release_site_binaries_and_images(built, shared_home, release_site):
     import hashlib
     import shutil
 
-    from tasks.oci import retag
+    from tasks.build.oci import retag
 
     version = VERSIONS[0]
     root, url = release_site

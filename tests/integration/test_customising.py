@@ -229,7 +229,7 @@ UP_AGAIN = ["up", "--kubernetes-version", VERSION, "--num-nodes", "0", *CUSTOM]
 
 @pytest.fixture(scope="module")
 def load_test_images(busybox_archive, tmp_path_factory):
-    from tasks.oci import read_image_id, retag
+    from tasks.build.oci import read_image_id, retag
 
     work = tmp_path_factory.mktemp("load")
     ours, archive_only = work / "ours.tar", work / "archive-only.tar"

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.integration
 E2E = "registry.k8s.io/e2e-test-images"
 BUILD = """
 import json, sys
-from tasks.artifacts import ArtifactSet
+from tasks.build.artifacts import ArtifactSet
 from tasks.e2e import artifacts as e2e
 from tasks.e2e import recipes
 artifacts = ArtifactSet(sys.argv[1])

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from tasks import helm
+from tasks.build import helm
 from tasks.naming import Names
 from tasks.paths import REPO_DIR, cache_dir
 from tests.integration.conftest import VERSION, Kubectl, local_cluster, tool_environ

@@ -13,7 +13,7 @@ import urllib.request
 
 import pytest
 
-from tasks import oci
+from tasks.build import oci
 from tasks.naming import Names
 from tasks.registry import IMAGE
 from tests.integration.conftest import VERSION, Kubectl, local_cluster

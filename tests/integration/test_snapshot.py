@@ -11,7 +11,7 @@ import shutil
 
 import pytest
 
-from tasks import engine_build
+from tasks.build import engine as engine_build
 from tasks.naming import Names
 from tests.integration.conftest import VERSION, Kubectl, local_cluster
 from tests.integration.test_cluster import docker

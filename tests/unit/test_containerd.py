@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks import containerd, gobuild
-from tasks.containerd import DEBIAN, RUNTIMES, Runtime
+from tasks.build import containerd, gobuild
+from tasks.build.containerd import DEBIAN, RUNTIMES, Runtime
 from tasks.errors import UserError
 from tasks.paths import cache_dir
 from tasks.settings.parsers import NEWEST_TESTED_MINOR, OLDEST_MINOR
@@ -166,7 +166,7 @@ def test_the_node_layer_puts_the_binaries_where_debian_s_unit_and_runc_link_look
 
 def test_the_node_image_task_depends_on_the_built_binaries_only_where_they_are_used(isolated_home):
     from tasks import node_image
-    from tasks.artifacts import ArtifactSet
+    from tasks.build.artifacts import ArtifactSet
 
     assert node_image.runtime_inputs(ArtifactSet("v1.35.4")) == []
     assert node_image.runtime_labels(DEBIAN) == {}
@@ -195,7 +195,7 @@ def _fake_node_inputs(version: str) -> None:
     import tarfile
 
     from tasks import node_image
-    from tasks.artifacts import ArtifactSet
+    from tasks.build.artifacts import ArtifactSet
     from tasks.settings import load_settings
 
     artifacts = ArtifactSet(version)
@@ -230,7 +230,7 @@ def _layers(archive: Path) -> tuple[list[str], dict]:
 
 def test_node_images_of_1_36_and_1_37_share_one_layer_of_built_binaries_and_1_35_has_none(isolated_home):
     from tasks import node_image
-    from tasks.artifacts import ArtifactSet
+    from tasks.build.artifacts import ArtifactSet
     from tasks.settings import load_settings
 
     settings = load_settings()

@@ -1,4 +1,4 @@
-from tasks.debian import host_debian_mirror
+from tasks.build.debian import host_debian_mirror
 
 
 def test_mirror_from_deb822_sources(tmp_path):

@@ -7,8 +7,8 @@ import tarfile
 
 import pytest
 
-from tasks import gobuild, oci
-from tasks.artifacts import ArtifactSet
+from tasks.build import gobuild, oci
+from tasks.build.artifacts import ArtifactSet
 from tasks.e2e import artifacts as e2e
 from tasks.e2e import busybox, recipes
 from tasks.errors import UserError

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks import engine_build
-from tasks.artifacts import binary_source
+from tasks.build import engine as engine_build
+from tasks.build.artifacts import binary_source
 from tasks.errors import UserError
 from tasks.settings import load_settings, parse_flags
 

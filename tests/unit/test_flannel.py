@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tasks import gobuild
+from tasks.build import gobuild
 from tasks.errors import UserError
 from tasks.paths import IMAGES_DIR, cache_dir
 from tasks.podnet import flannel

@@ -4,8 +4,8 @@ import sys
 
 import pytest
 
-from tasks import gobuild
-from tasks.artifacts import crictl_version
+from tasks.build import gobuild
+from tasks.build.artifacts import crictl_version
 from tasks.errors import UserError
 
 UPSTREAM = """module k8s.io/kubernetes

@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from tasks import gobuild, helm
+from tasks.build import gobuild, helm
 from tasks.naming import Names
 from tasks.paths import REPO_DIR, cache_dir, state_dir
 

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 import pytest
 
 from tasks import cli, load, steps
+from tasks.build.oci import FileEntry, ImageConfig, Layer, write_image
 from tasks.container_io import Blob, ExecResult, TarStream
 from tasks.errors import UserError
-from tasks.oci import FileEntry, ImageConfig, Layer, write_image
 from tasks.settings import parse_flags
 
 # ---------------------------------------------------------------- names

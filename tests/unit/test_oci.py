@@ -3,7 +3,7 @@
 import json
 import tarfile
 
-from tasks.oci import FileEntry, ImageConfig, Layer, minimal_root, read_tags, write_image
+from tasks.build.oci import FileEntry, ImageConfig, Layer, minimal_root, read_tags, write_image
 
 
 def _image(tmp_path, name, payload=b"binary"):
@@ -39,7 +39,7 @@ def test_no_partial_archive_is_left_behind(tmp_path):
 
 
 def test_retag_keeps_the_image_and_changes_only_the_tags(tmp_path):
-    from tasks.oci import retag
+    from tasks.build.oci import retag
 
     _image(tmp_path / "a", "pause.tar")
     retag(tmp_path / "a" / "pause.tar", tmp_path / "b" / "pause.tar", ["registry.k8s.io/pause:other"])

@@ -10,7 +10,8 @@ import uuid
 
 import pytest
 
-from tasks import oci, registry_push
+from tasks import registry_push
+from tasks.build import oci
 from tasks.errors import UserError
 
 

@@ -4,7 +4,7 @@ when a restarted cluster counts as Ready: no engine needed."""
 import json
 
 from tasks import cluster, readiness, snapshot
-from tasks.artifacts import ArtifactSet
+from tasks.build.artifacts import ArtifactSet
 from tasks.settings import load_settings
 
 

@@ -9,7 +9,7 @@ import subprocess
 import tarfile
 from pathlib import Path
 
-from tasks import tree_sync
+from tasks.build import tree_sync
 
 
 def there(root: Path) -> dict:

@@ -4,7 +4,7 @@ and what they need (etcd, CoreDNS, pause, crictl), in the cache.
 Where each binary comes from is a setting: the Go module proxy (the default,
 and the only way on a machine that reaches no release site), a URL with a
 checksum, or a Kubernetes source tree. Images are written as archives by our
-own code (tasks/oci.py), tagged exactly as the chosen kubeadm asks, with no
+own code (tasks/build/oci.py), tagged exactly as the chosen kubeadm asks, with no
 engine and no registry.
 
 Layout: ~/.kubeadm-local-cluster/cache/kubernetes/<version>/
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import requests
 
-from tasks import debian, gobuild, oci
+from tasks.build import debian, gobuild, oci
 from tasks.commands import capture, run_logged
 from tasks.download import fetch
 from tasks.engine import Engine

@@ -1,6 +1,6 @@
 """Kubernetes built from a tree on the engine's host (source.buildIn: engine,
 #13; docs/design-build-in-engine.md), as upstream's build/run.sh builds in
-its container: the tree is kept in a volume there (tasks/tree_sync.py), `make`
+its container: the tree is kept in a volume there (tasks/build/tree_sync.py), `make`
 runs in a container of the build image, and the binaries stay on the engine;
 what comes back is a receipt (digest, size, version), never the binary.
 
@@ -25,11 +25,11 @@ from pathlib import Path
 
 from docker.errors import APIError, NotFound
 
-from tasks import debian, gobuild, tree_sync
+from tasks.build import debian, gobuild, tree_sync
+from tasks.build.oci import ARCHITECTURES
 from tasks.console import log
 from tasks.engine import LABEL, LABEL_ROLE, EngineError, _short
 from tasks.errors import UserError
-from tasks.oci import ARCHITECTURES
 from tasks.paths import cache_dir
 
 SUITE = "trixie"  # the nodes' (tasks/node_image.py base_suite): a cgo kubelet links their libc
@@ -179,7 +179,7 @@ def build_environment(goroot: str, architecture: str, version: str, tree: Path) 
         "KUBE_BUILD_PLATFORMS": f"linux/{architecture}",
         "HOME": "/root",
     }
-    if not (tree / ".git").exists():  # .git stays here: the version as tasks/artifacts.build_in_tree gives it
+    if not (tree / ".git").exists():  # .git stays here: the version as tasks/build/artifacts.build_in_tree gives it
         env.update(KUBE_GIT_VERSION=version, KUBE_GIT_TREE_STATE="clean")
     return env
 
@@ -292,7 +292,7 @@ def build_binary(artifacts, name: str, tree: Path) -> None:
 
 def fetch(objects, container: str, receipt: Receipt, target: Path) -> None:
     """The built binary to TARGET here, unless TARGET is it already."""
-    from tasks.oci import sha256_file
+    from tasks.build.oci import sha256_file
     from tasks.paths import replacing
 
     if target.exists() and sha256_file(target) == receipt.sha256:

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from doit.tools import config_changed
 
-from tasks import gobuild
+from tasks.build import gobuild
 from tasks.commands import program_says
 from tasks.errors import UserError
 from tasks.paths import cache_dir, logs_dir

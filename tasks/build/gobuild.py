@@ -12,10 +12,10 @@ from string import Template
 
 from plumbum.commands.processes import ProcessTimedOut
 
+from tasks.build.oci import ARCHITECTURES
 from tasks.commands import capture, run_logged
 from tasks.console import CONSOLE
 from tasks.errors import UserError
-from tasks.oci import ARCHITECTURES
 from tasks.paths import CONFIG_DIR, IMAGES_DIR, replacing
 
 TEMPLATES = CONFIG_DIR / "gomod"

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # Upstream's filters (_output, _tmp) and its version file, plus .git: the
-# build's version stamps come from this machine (tasks/artifacts.py).
+# build's version stamps come from this machine (tasks/build/artifacts.py).
 EXCLUDED = (".git", "_output", "_tmp", ".dockerized-kube-version-defs")
 GZIP_FROM = 8 << 20  # larger changes go gzipped: the archive API unpacks gzip itself
 LISTING = "/tmp/kubeadm-local-cluster-listing.gz"

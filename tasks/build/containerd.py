@@ -26,7 +26,7 @@ from pathlib import Path
 
 from doit.tools import config_changed
 
-from tasks import gobuild, oci
+from tasks.build import gobuild, oci
 from tasks.commands import capture
 from tasks.errors import UserError
 from tasks.paths import cache_dir, logs_dir
@@ -220,7 +220,7 @@ def _check_runc(runtime: Runtime, runc_version_file: Path) -> None:
     if not runc_suits(runtime, tested):
         raise UserError(
             f"containerd {runtime.containerd} is tested with runc {tested}, newer than runc "
-            f"{runtime.runc_version} chosen in tasks/containerd.py: choose runc {tested} or newer there"
+            f"{runtime.runc_version} chosen in tasks/build/containerd.py: choose runc {tested} or newer there"
         )
 
 

@@ -1,0 +1,16 @@
+"""Builds: the binaries and images a cluster runs, made here (or, for a
+Kubernetes tree with source.buildIn: engine, on the engine), and the tools
+that make them.
+
+- artifacts.py: Kubernetes' binaries and control-plane images in the cache,
+  each from where the settings say (Go modules, a URL, a release site, a tree).
+- gobuild.py: Go programs from the Go module proxy (wrapper modules from
+  config/gomod/, `go build` with upstream's flags).
+- oci.py: image archives written by our own code, no engine, no registry.
+- debian.py: Debian root filesystems with mmdebstrap.
+- containerd.py: the containerd and runc each Kubernetes minor's nodes run,
+  built where Debian's are too old.
+- helm.py: helm from its Go module, put beside the cluster's kubectl by `up`.
+- tree_sync.py, engine.py: a Kubernetes tree kept on the engine and built there.
+
+Nothing is imported here: `from tasks.build import oci` and so on."""
