@@ -21,7 +21,9 @@ from doit.cmd_run import Run
 from doit.doit_cmd import DoitMain
 
 from tasks import context, pipeline, steps
+from tasks.build import steps as build_steps
 from tasks.console import CONSOLE, log
+from tasks.e2e import steps as e2e_steps
 from tasks.engine import Engine, engine_host
 from tasks.errors import SettingsError, UserError
 from tasks.lock import EngineLock, RunLock
@@ -103,9 +105,9 @@ class _LocalClusterLoader:
 
 def _pipeline_order():
     """A sort key: the order the task creators are defined in, module by module
-    (doit orders by line number alone, which mixes tasks.pipeline and tasks.steps)."""
+    (doit orders by line number alone, which mixes the modules tasks.pipeline gathers)."""
     order = {}
-    for rank, module in enumerate((pipeline, steps)):
+    for rank, module in enumerate((pipeline, build_steps, e2e_steps, steps)):
         for name, creator in vars(module).items():
             if name.startswith("task_") and getattr(creator, "__module__", "") == module.__name__:
                 line = inspect.getsourcelines(creator)[1]

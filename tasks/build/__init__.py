@@ -12,5 +12,6 @@ that make them.
   built where Debian's are too old.
 - helm.py: helm from its Go module, put beside the cluster's kubectl by `up`.
 - tree_sync.py, engine.py: a Kubernetes tree kept on the engine and built there.
+- steps.py: their task creators, which tasks.pipeline gathers for doit.
 
 Nothing is imported here: `from tasks.build import oci` and so on."""

@@ -12,5 +12,6 @@
 - mirror.py: during a run, registry.k8s.io's test images served to the nodes
   by a registry of the run's own.
 - pulls.py: during a run, pods waiting for an image they cannot get, said at once.
+- steps.py: the task creators of what a run needs, which tasks.pipeline gathers.
 
 Nothing is imported here: `from tasks.e2e import run` and so on."""

@@ -308,14 +308,15 @@ def test_the_test_etcd_is_made_even_when_the_cluster_runs_the_same_tag(isolated_
 
 
 def _e2e_tasks(*flags: str) -> dict:
-    from tasks import context, pipeline
+    from tasks import context
     from tasks.cli import parse_flags
+    from tasks.e2e import steps as e2e_steps
     from tasks.settings import load_settings
 
     values, _, _ = parse_flags(["--kubernetes-version", "v1.37.2", *flags])
     context.set_run(context.Run(load_settings(flags=values, environ={})))
     try:
-        return {task["name"]: task for task in pipeline.task_e2e_binaries()}
+        return {task["name"]: task for task in e2e_steps.task_e2e_binaries()}
     finally:
         context.set_run(None)
 

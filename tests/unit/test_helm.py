@@ -40,10 +40,10 @@ def test_the_task_builds_the_binary_from_the_template():
 
 
 def test_artifacts_and_so_up_build_helm():
-    from tasks import pipeline
+    from tasks.build import steps as build_steps
 
-    assert helm.TASK in pipeline.task_artifacts()["task_dep"]
-    assert pipeline.task_helm()["targets"] == [str(helm.binary())]
+    assert helm.TASK in build_steps.task_artifacts()["task_dep"]
+    assert build_steps.task_helm()["targets"] == [str(helm.binary())]
 
 
 def test_the_wrapper_module_renders(tmp_path):
