@@ -20,7 +20,7 @@ from doit.cmd_clean import Clean
 from doit.cmd_run import Run
 from doit.doit_cmd import DoitMain
 
-from tasks import context, pipeline, steps
+from tasks import cluster_commands, context, pipeline, steps
 from tasks.build import steps as build_steps
 from tasks.console import CONSOLE, log
 from tasks.e2e import steps as e2e_steps
@@ -107,7 +107,7 @@ def _pipeline_order():
     """A sort key: the order the task creators are defined in, module by module
     (doit orders by line number alone, which mixes the modules tasks.pipeline gathers)."""
     order = {}
-    for rank, module in enumerate((pipeline, build_steps, e2e_steps, steps)):
+    for rank, module in enumerate((pipeline, build_steps, e2e_steps, steps, cluster_commands)):
         for name, creator in vars(module).items():
             if name.startswith("task_") and getattr(creator, "__module__", "") == module.__name__:
                 line = inspect.getsourcelines(creator)[1]

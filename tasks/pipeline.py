@@ -7,13 +7,14 @@ module in this order (tasks.cli sorts them so):
 - here: the commands e2e, e2e-serial, config and doctor;
 - tasks.build.steps: the artifacts (Kubernetes, etcd, CoreDNS, ..., helm);
 - tasks.e2e.steps: what conformance runs need (e2e.test, ginkgo, test images);
-- tasks.steps: the steps of `up`, and up, reup, down, clean, clusters,
-  kubeconfig, export-logs and load."""
+- tasks.steps: the steps of `up`, and up and reup;
+- tasks.cluster_commands: down, clean, clusters, kubeconfig, export-logs, load."""
 
 from __future__ import annotations
 
 from tasks import context, doctor
 from tasks.build.steps import *  # noqa: F403  (doit finds task creators by name in this module)
+from tasks.cluster_commands import *  # noqa: F403
 from tasks.console import CONSOLE
 from tasks.e2e import run as e2e
 from tasks.e2e.steps import *  # noqa: F403

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from tasks import cli, load, steps
+from tasks import cli, cluster_commands, load
 from tasks.build.oci import FileEntry, ImageConfig, Layer, write_image
 from tasks.container_io import Blob, ExecResult, TarStream
 from tasks.errors import UserError
@@ -299,8 +299,8 @@ def test_archive_and_nodes_are_options_of_load_with_values():
 
 def test_load_gets_its_images_and_options_in_any_order(monkeypatch, capsys):
     seen = []
-    monkeypatch.setattr(steps.Engine, "connect", staticmethod(lambda: None))
-    monkeypatch.setattr(steps, "Objects", lambda engine, cluster: cluster)
+    monkeypatch.setattr(cluster_commands.Engine, "connect", staticmethod(lambda: None))
+    monkeypatch.setattr(cluster_commands, "Objects", lambda engine, cluster: cluster)
     monkeypatch.setattr(load, "load", lambda *args: seen.append(args) or ["said"])
     monkeypatch.setattr(cli, "_lock_engine", lambda what: None)
     args = ["load", "--archive", "x.tar", "app:1", "--nodes", "kube-node-1", "b:2", "--cluster-name", "c"]
