@@ -5,8 +5,9 @@
 - artifacts.py: e2e.test and ginkgo from Go modules; which test images a
   version needs, their builds, the combined archive, the report of what is
   not made.
-- recipes.py: each test image's recipe by repository (images/e2e/), the Go
-  programs and Debian bases they carry, where each lands.
+- recipes.py: each test image's recipe by repository (images/e2e/), where
+  its archive lands.
+- parts.py: the Go programs and Debian bases the images carry, where each lands.
 - busybox.py: busybox for the busybox test image, from upstream's source.
 - needs.py: which images the version's conformance tests use, from its sources.
 - mirror.py: during a run, registry.k8s.io's test images served to the nodes

@@ -14,7 +14,8 @@ Layout, beside the cluster's artifacts (ArtifactSet.root):
     bin/e2e.test, bin/ginkgo
     e2e-images.json        what `e2e.test --list-images` says
     e2e-images.tar         the conformance test images in one archive
-and the images' programs, archives and bases where tasks/e2e/recipes.py says.
+and the images' archives where tasks/e2e/recipes.py says, their programs and
+bases where tasks/e2e/parts.py does.
 
 Typical order: prepare_e2e_module, build_e2e_test + build_ginkgo,
 list_test_images, then build_test_images (or, step by step, the bases,
@@ -34,14 +35,11 @@ from tasks.build import gobuild, oci
 from tasks.build.artifacts import ArtifactSet, check_version
 from tasks.commands import capture, run_logged
 from tasks.e2e import busybox, needs
-from tasks.e2e.recipes import (
+from tasks.e2e.parts import (
     IMAGE_FILES,
     PROGRAMS,
     RECIPE,
     SUITE,
-    Build,
-    Recipe,
-    archive_path,
     base_path,
     build_base,
     build_program,
@@ -49,8 +47,13 @@ from tasks.e2e.recipes import (
     e2e_module_dir,
     etcd_program,
     kubernetes_facts,
-    not_made_on_purpose,
     program_path,
+)
+from tasks.e2e.recipes import (
+    Build,
+    Recipe,
+    archive_path,
+    not_made_on_purpose,
     recipe_for,
     split_reference,
     why_not_made,

@@ -13,8 +13,7 @@ from tasks import context
 from tasks.build import artifacts as art
 from tasks.build.gobuild import KUBERNETES_COMMANDS
 from tasks.e2e import artifacts as e2e_artifacts
-from tasks.e2e import busybox
-from tasks.e2e import recipes as e2e_recipes
+from tasks.e2e import busybox, parts
 from tasks.e2e import run as e2e
 from tasks.taskkit import flag_params, needed_by_artifacts, recipe, step
 
@@ -28,7 +27,7 @@ def task_e2e_module(artifacts: art.ArtifactSet):
         "actions": [(step(e2e_artifacts.prepare_e2e_module), [artifacts])],
         "file_dep": [str(art.gobuild.TEMPLATES / "kubernetes.go.mod")],
         "targets": [str(module / "go.sum"), str(module / "build-date")],
-        "uptodate": [config_changed(recipe(version=artifacts.version, e2e=e2e_recipes.RECIPE))],
+        "uptodate": [config_changed(recipe(version=artifacts.version, e2e=parts.RECIPE))],
         "meta": {"title": f"conformance test modules of Kubernetes {artifacts.version}"},
     }
 
@@ -64,13 +63,13 @@ def task_e2e_binaries(artifacts: art.ArtifactSet):
             "actions": [(step(_timed(builder)), [artifacts])],
             "file_dep": [go_sum],
             "targets": [str(artifacts.binary(name))],
-            "uptodate": [config_changed(recipe(e2e=e2e_recipes.RECIPE))],
+            "uptodate": [config_changed(recipe(e2e=parts.RECIPE))],
             "meta": {"title": f"{name} {artifacts.version} from Go modules"},
         }
         if name == "e2e.test" and tree is not None:
             # A Kubernetes developer checking a change runs the tests of the same tree.
             fingerprint = art.tree_fingerprint(tree, (*art.TREE_SOURCES, "test"))
-            built = recipe(e2e=e2e_recipes.RECIPE, tree=str(tree), fingerprint=fingerprint)
+            built = recipe(e2e=parts.RECIPE, tree=str(tree), fingerprint=fingerprint)
             task["actions"] = [(step(art.build_in_tree), [artifacts, name, tree, "test/e2e/e2e.test"])]
             task["file_dep"] = []
             task["uptodate"] = [config_changed(built)]
@@ -113,10 +112,10 @@ def task_test_images(artifacts: art.ArtifactSet):
         "file_dep": [
             str(artifacts.binary("e2e.test")),
             str(busybox.binary()),  # the busybox task's
-            *(str(p) for p in sorted(e2e_recipes.IMAGE_FILES.rglob("*")) if p.is_file()),
+            *(str(p) for p in sorted(parts.IMAGE_FILES.rglob("*")) if p.is_file()),
         ],
         "targets": [str(e2e.combined_archive(artifacts))],
-        "uptodate": [config_changed(recipe(e2e=e2e_recipes.RECIPE, listing=e2e_artifacts.LISTING))],
+        "uptodate": [config_changed(recipe(e2e=parts.RECIPE, listing=e2e_artifacts.LISTING))],
         "meta": {"title": f"conformance test images for Kubernetes {artifacts.version}"},
     }
 

@@ -10,7 +10,7 @@ import pytest
 from tasks.build import gobuild, oci
 from tasks.build.artifacts import ArtifactSet
 from tasks.e2e import artifacts as e2e
-from tasks.e2e import busybox, recipes
+from tasks.e2e import busybox, parts, recipes
 from tasks.errors import UserError
 
 # What `e2e.test --list-images` printed for v1.34.4 (a sample, in its map order).
@@ -71,7 +71,7 @@ def test_archive_names_are_flat_and_tell_the_image_and_tag(isolated_home):
     }
     for reference, name in names.items():
         path = recipes.archive_path(artifacts, reference)
-        assert path == artifacts.root / f"e2e-images-r{recipes.RECIPE}" / name
+        assert path == artifacts.root / f"e2e-images-r{parts.RECIPE}" / name
     # Never where the node image preloads the cluster's own images.
     assert recipes.archive_path(artifacts, "registry.k8s.io/pause:3.10.1").parent != artifacts.image("pause").parent
 
@@ -91,7 +91,7 @@ def test_the_e2e_module_builds_the_test_programs_not_the_cluster(tmp_path):
     gobuild.write_module(tmp_path, "kubernetes.go.mod", values)
     text = (tmp_path / "go.mod").read_text()
     assert "require k8s.io/kubernetes v1.34.4" in text
-    for package in recipes.PROGRAMS.values():
+    for package in parts.PROGRAMS.values():
         assert f"\t{package}\n" in text
     assert "\tgithub.com/onsi/ginkgo/v2/ginkgo\n" in text
     assert "k8s.io/kubernetes/cmd/" not in text
@@ -113,13 +113,13 @@ def test_images_without_a_recipe_say_why():
 
 def test_recipes_name_what_exists():
     for repository, recipe in recipes.RECIPES.items():
-        assert not recipe.base or recipe.base in recipes.BASES, repository
-        assert set(recipe.programs) <= set(recipes.PROGRAMS), repository
+        assert not recipe.base or recipe.base in parts.BASES, repository
+        assert set(recipe.programs) <= set(parts.PROGRAMS), repository
         for name in recipe.files:
-            assert (recipes.IMAGE_FILES / name).is_file(), name
-    for name, base in recipes.BASES.items():
+            assert (parts.IMAGE_FILES / name).is_file(), name
+    for name, base in parts.BASES.items():
         if base.hook:
-            hook = recipes.IMAGE_FILES / base.hook
+            hook = parts.IMAGE_FILES / base.hook
             assert hook.is_file() and os.access(hook, os.X_OK), name
 
 
@@ -137,11 +137,11 @@ def test_plan_skips_what_the_cluster_preloads_and_names_every_input(isolated_hom
     assert "registry.k8s.io/pause:3.10.1" not in plans
     assert set(plans) >= CONFORMANCE_1_34
     agnhost = plans["registry.k8s.io/e2e-test-images/agnhost:2.56"]
-    assert agnhost.file_deps == [recipes.base_path("agnhost"), recipes.program_path(artifacts, "agnhost")]
+    assert agnhost.file_deps == [parts.base_path("agnhost"), parts.program_path(artifacts, "agnhost")]
     etcd = plans["registry.k8s.io/etcd:3.6.4-0"]  # not the cluster's 3.6.5-0: built at 3.6.4
     assert [p.name for p in etcd.programs] == ["etcd-v3.6.4", "etcdctl-v3.6.4"]
     httpd = plans["registry.k8s.io/e2e-test-images/httpd:2.4.38-4"]
-    assert recipes.IMAGE_FILES / "httpd" / "httpd.conf" in httpd.file_deps
+    assert parts.IMAGE_FILES / "httpd" / "httpd.conf" in httpd.file_deps
 
 
 def test_report_lists_archives_made_and_what_is_missing(isolated_home):
@@ -166,13 +166,13 @@ def test_report_lists_archives_made_and_what_is_missing(isolated_home):
 
 def _fake_inputs(artifacts, tmp_path, bases, programs):
     for name in bases:
-        path = recipes.base_path(name)
+        path = parts.base_path(name)
         path.parent.mkdir(parents=True, exist_ok=True)
         with tarfile.open(path, "w") as tar:
             info = tarfile.TarInfo("etc/os-release")
             tar.addfile(info)
     for name in programs:
-        path = recipes.program_path(artifacts, name)
+        path = parts.program_path(artifacts, name)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"#!/bin/sh\n")
 
@@ -211,7 +211,7 @@ def test_nonewprivs_carries_a_setuid_program(isolated_home, tmp_path):
     _, config, members = _image(recipes.archive_path(artifacts, "registry.k8s.io/e2e-test-images/nonewprivs:1.3"))
     assert members["usr/local/bin/nnp"].mode == 0o4755
     assert config["config"]["Cmd"] == ["nnp"]
-    assert config["config"]["Labels"]["io.kubeadm-local-cluster.recipe"] == recipes.RECIPE
+    assert config["config"]["Labels"]["io.kubeadm-local-cluster.recipe"] == parts.RECIPE
 
 
 def test_an_image_without_recipe_is_a_clear_error(isolated_home):
