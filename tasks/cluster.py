@@ -5,7 +5,7 @@ State lives with the engine and on the nodes, never in a memory of ours:
 node containers carry the hash of what they were made for, and the master
 carries a marker once the cluster was complete. A cluster that is missing,
 made for other settings, or left half-made (say by Ctrl-C) is made afresh.
-The steps that make it live in tasks.nodes, tasks.kubeadm, tasks.readiness
+The steps that make it live in tasks.node (containers, kubeadm, readiness)
 and tasks.teardown.
 """
 
@@ -22,12 +22,12 @@ from dataclasses import dataclass
 import requests
 from docker.errors import DockerException
 
-from tasks import node_image
 from tasks.build.artifacts import ArtifactSet
 from tasks.console import COMMAND, CONSOLE, log
 from tasks.engine import LABEL, Engine, EngineError
 from tasks.errors import SettingsError, UserError
 from tasks.naming import Names
+from tasks.node import image as node_image
 from tasks.objects import Objects
 from tasks.settings import POD_SUBNET, SERVICE_SUBNET, Settings
 from tasks.versions import Version

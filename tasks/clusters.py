@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from docker.errors import DockerException
 
 from tasks.engine import LABEL, LABEL_CLUSTER, LABEL_ROLE, NODE_ROLES, Engine, engine_target
-from tasks.snapshot import DATA_ROLE, ROLE
+from tasks.node.snapshot import DATA_ROLE, ROLE
 
 
 @dataclass

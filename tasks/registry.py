@@ -147,7 +147,7 @@ def loaded() -> bool:
 
 
 def load() -> None:
-    from tasks.node_image import load_progress
+    from tasks.node.image import load_progress
 
     Engine.connect().load_image(archive(), load_progress)
 
@@ -280,7 +280,7 @@ def host_port(attrs: dict) -> int | None:
 
 def drop_in() -> dict[str, dict[str, bytes]]:
     """What every node gets when it is created, before containerd starts:
-    {directory: {file: contents}} (tasks.nodes.start_nodes)."""
+    {directory: {file: contents}} (tasks.node.containers.start_nodes)."""
     return {DROP_IN_DIR: {DROP_IN.name: DROP_IN.read_bytes()}}
 
 

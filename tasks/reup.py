@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tasks import node_image, parallel
+from tasks import parallel
 from tasks.build import engine as engine_build
 from tasks.build import oci
 from tasks.build.artifacts import binary_source
@@ -12,6 +12,7 @@ from tasks.cluster import Cluster, NodeSpec
 from tasks.console import log
 from tasks.container_io import Blob
 from tasks.errors import UserError
+from tasks.node import image as node_image
 
 # On the node's containerd volume: the engine's archive API cannot write into a tmpfs.
 LOAD_DIR = "/var/lib/containerd/kubeadm-local-cluster-load"

@@ -9,24 +9,15 @@ import requests
 from docker.errors import DockerException
 from doit.tools import config_changed
 
-from tasks import (
-    addons,
-    context,
-    kubeadm,
-    kubeconfig,
-    node_image,
-    nodes,
-    podnet,
-    readiness,
-    registry,
-    reup,
-    user_kubeconfig,
-)
+from tasks import addons, context, kubeconfig, podnet, registry, reup, user_kubeconfig
 from tasks.build import artifacts as art
 from tasks.build import containerd, helm
 from tasks.console import CONSOLE, log
 from tasks.errors import UserError
 from tasks.naming import Names
+from tasks.node import containers as nodes
+from tasks.node import image as node_image
+from tasks.node import kubeadm, readiness
 from tasks.taskkit import (
     artifact_set,
     cluster_step,

@@ -11,10 +11,11 @@ from docker.errors import DockerException
 from doit.exceptions import TaskFailed
 
 from tasks import cluster as clu
-from tasks import context, nodes, teardown
+from tasks import context, teardown
 from tasks.build import artifacts as art
 from tasks.console import StatusReporter
 from tasks.errors import UserError
+from tasks.node import containers as nodes
 from tasks.paths import dep_file
 from tasks.settings import INVOCATION_FLAGS, INVOCATION_OPTIONS, SCHEMA
 

@@ -6,14 +6,15 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from tasks import export_logs, forwards, node_seed, registry, user_kubeconfig
+from tasks import export_logs, forwards, registry, user_kubeconfig
 from tasks.build import engine as engine_build
 from tasks.cluster import Cluster
 from tasks.console import log
 from tasks.engine import LABEL_CLUSTER, LABEL_ROLE, Engine
 from tasks.errors import UserError
 from tasks.naming import DEFAULT_CLUSTER, Names
-from tasks.nodes import remove_nodes
+from tasks.node import seed as node_seed
+from tasks.node.containers import remove_nodes
 from tasks.objects import Objects
 from tasks.settings import Settings
 

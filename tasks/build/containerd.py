@@ -1,7 +1,7 @@
 """containerd and runc of the nodes: which ones each Kubernetes minor runs,
 and building them from the Go module proxy where Debian's are too old.
 
-The node base (tasks/node_image.py) holds Debian forky's containerd and runc.
+The node base (tasks/node/image.py) holds Debian forky's containerd and runc.
 containerd's own support table recommends its 2.1 line up to Kubernetes 1.35
 and 2.2+ from 1.36 on: for those the node image gets one more layer, over the
 base, with containerd, containerd-shim-runc-v2, ctr and runc built here, at
@@ -50,7 +50,7 @@ SUPPORT_TABLE: dict[tuple[int, int], tuple[str, ...]] = {
 # in v2.1.9, v2.2.9, v2.3.7 and v2.4.2); docs/RUNC.md asks for that one or newer.
 RUNC_TESTED = {"2.1": "1.3.6", "2.2": "1.3.6", "2.3": "1.5.2", "2.4": "1.5.2"}
 
-# What the node base has from Debian forky (tasks/node_image.py, checked 2026-11).
+# What the node base has from Debian forky (tasks/node/image.py, checked 2026-11).
 DEBIAN_SUITE = "forky"
 DEBIAN_CONTAINERD = "2.1.9"
 DEBIAN_RUNC = "1.3.6"

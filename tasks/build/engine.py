@@ -32,7 +32,7 @@ from tasks.engine import LABEL, LABEL_ROLE, EngineError, _short
 from tasks.errors import UserError
 from tasks.paths import cache_dir
 
-SUITE = "trixie"  # the nodes' (tasks/node_image.py base_suite): a cgo kubelet links their libc
+SUITE = "trixie"  # the nodes' (tasks/node/image.py base_suite): a cgo kubelet links their libc
 PACKAGES = ["make", "gcc", "libc6-dev", "unzip", "rsync", "findutils", "gzip", "ca-certificates"]
 RECIPE = "1"
 IMAGE = f"kubeadm-local-cluster/build:{SUITE}-r{RECIPE}"

@@ -9,11 +9,12 @@ import dataclasses
 
 from doit.tools import config_changed
 
-from tasks import context, node_image
+from tasks import context
 from tasks.build import artifacts as art
 from tasks.build import containerd, helm
 from tasks.build import engine as engine_build
 from tasks.build.gobuild import KUBERNETES_COMMANDS
+from tasks.node import image as node_image
 from tasks.paths import IMAGES_DIR
 from tasks.taskkit import flag_params, needed_by_artifacts, recipe, step
 

@@ -193,7 +193,7 @@ def cluster_images(artifacts: ArtifactSet) -> set[str]:
     """Images every node already holds (kubeadm's list: pause, kube-proxy). Not
     etcd and the control plane's: only the master has them, and test pods run
     on the workers (1.37's test etcd is the cluster's own tag, 3.7.0-0)."""
-    from tasks.node_image import MASTER_ONLY_IMAGES
+    from tasks.node.image import MASTER_ONLY_IMAGES
 
     try:
         return {ref for name, ref in artifacts.images().items() if name not in MASTER_ONLY_IMAGES}

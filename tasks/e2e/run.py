@@ -14,12 +14,13 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tasks import node_image, parallel
+from tasks import parallel
 from tasks.build import oci
 from tasks.console import COMMAND, CONSOLE, log
 from tasks.e2e import artifacts as e2e_artifacts
 from tasks.e2e import mirror, pulls
 from tasks.errors import UserError
+from tasks.node import image as node_image
 from tasks.paths import state_dir
 from tasks.reup import import_archive
 

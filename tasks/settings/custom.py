@@ -18,7 +18,7 @@ import yaml
 
 from tasks.settings.parsers import _show, boolean
 
-# The documents kubeadm is given (tasks/kubeadm.py renders them): patches name one by kind.
+# The documents kubeadm is given (tasks/node/kubeadm.py renders them): patches name one by kind.
 PATCHABLE_KINDS = (
     "InitConfiguration",
     "ClusterConfiguration",

@@ -165,7 +165,7 @@ def users_engine_objects_untouched(request):
         shell=True,
         capture_output=True,
     )
-    # The seeds of the suite's node images (tasks/node_seed.py), by their names.
+    # The seeds of the suite's node images (tasks/node/seed.py), by their names.
     seeds = NODE_REPOSITORY.replace("/", "-") + "-"
     subprocess.run(
         f"docker volume ls -q --filter label=io.kubeadm-local-cluster.role=node-seed | grep '^{seeds}' "

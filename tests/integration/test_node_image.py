@@ -7,8 +7,8 @@ import tarfile
 
 import pytest
 
-from tasks import node_image
 from tasks.engine import Engine
+from tasks.node import image as node_image
 
 pytestmark = pytest.mark.integration
 

@@ -165,8 +165,8 @@ def test_the_node_layer_puts_the_binaries_where_debian_s_unit_and_runc_link_look
 
 
 def test_the_node_image_task_depends_on_the_built_binaries_only_where_they_are_used(isolated_home):
-    from tasks import node_image
     from tasks.build.artifacts import ArtifactSet
+    from tasks.node import image as node_image
 
     assert node_image.runtime_inputs(ArtifactSet("v1.35.4")) == []
     assert node_image.runtime_labels(DEBIAN) == {}
@@ -194,8 +194,8 @@ def _fake_node_inputs(version: str) -> None:
     version's binaries and images, and the built containerd and runc."""
     import tarfile
 
-    from tasks import node_image
     from tasks.build.artifacts import ArtifactSet
+    from tasks.node import image as node_image
     from tasks.settings import load_settings
 
     artifacts = ArtifactSet(version)
@@ -229,8 +229,8 @@ def _layers(archive: Path) -> tuple[list[str], dict]:
 
 
 def test_node_images_of_1_36_and_1_37_share_one_layer_of_built_binaries_and_1_35_has_none(isolated_home):
-    from tasks import node_image
     from tasks.build.artifacts import ArtifactSet
+    from tasks.node import image as node_image
     from tasks.settings import load_settings
 
     settings = load_settings()
@@ -260,7 +260,7 @@ def test_node_images_of_1_36_and_1_37_share_one_layer_of_built_binaries_and_1_35
 def test_config_version_3_suits_every_containerd_chosen():
     """2.3 reads version 3 and migrates it (one warning line at start): what
     version 4 moved (the grpc, ttrpc, debug and metrics sections) is not in ours."""
-    from tasks import node_image
+    from tasks.node import image as node_image
 
     text = (node_image.NODE_DIR / "containerd.toml").read_text()
     assert "\nversion = 3\n" in text

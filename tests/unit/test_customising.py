@@ -3,8 +3,8 @@
 import pytest
 import yaml
 
-from tasks import kubeadm_config
 from tasks.errors import SettingsError, UserError
+from tasks.node import kubeadm_config
 from tasks.settings import load_settings, parse_flags
 from tasks.settings.custom import labels_of, ports_of
 

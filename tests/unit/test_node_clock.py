@@ -8,8 +8,8 @@ import pytest
 
 from tasks.engine import EngineError
 from tasks.errors import UserError
+from tasks.node.readiness import _fresh
 from tasks.objects import rfc3339_seconds
-from tasks.readiness import _fresh
 from tasks.reup import NODE_CLOCK, node_clock
 
 

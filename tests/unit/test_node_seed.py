@@ -1,8 +1,8 @@
 """Seeds are named after their node image and role, so the suite's node image
 (another repository) never shares the user's, even with the same image ID."""
 
-from tasks import node_seed
 from tasks.cluster import NodeSpec
+from tasks.node import seed as node_seed
 
 
 def test_a_seed_is_named_after_its_image_and_role():

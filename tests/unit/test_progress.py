@@ -6,9 +6,11 @@ import io
 import pytest
 import requests
 
-from tasks import node_image, parallel, readiness
+from tasks import parallel
 from tasks.console import CONSOLE, Tally, byte_progress
 from tasks.engine import Counted, Engine
+from tasks.node import image as node_image
+from tasks.node import readiness
 
 
 def said(monkeypatch) -> list[str]:

@@ -3,8 +3,9 @@ when a restarted cluster counts as Ready: no engine needed."""
 
 import json
 
-from tasks import cluster, readiness, snapshot
+from tasks import cluster
 from tasks.build.artifacts import ArtifactSet
+from tasks.node import readiness, snapshot
 from tasks.settings import load_settings
 
 

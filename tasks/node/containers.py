@@ -9,12 +9,15 @@ from pathlib import Path
 import requests
 from docker.errors import DockerException
 
-from tasks import node_image, node_seed, parallel, registry, snapshot
+from tasks import parallel, registry
 from tasks.cluster import READY_MARKER, Cluster, NodeSpec, node_state
 from tasks.console import COMMAND, log
 from tasks.engine import LABEL_CLUSTER, LABEL_ROLE, NODE_ROLES
 from tasks.errors import UserError
 from tasks.naming import Names
+from tasks.node import image as node_image
+from tasks.node import seed as node_seed
+from tasks.node import snapshot
 from tasks.objects import Objects
 from tasks.settings.custom import ports_of
 
@@ -93,7 +96,7 @@ def create_nodes(cluster: Cluster) -> None:
 
 
 def seed_volumes(cluster: Cluster, image: str) -> None:
-    """Each node's containerd volume, a copy of its role's seed (tasks/node_seed.py)."""
+    """Each node's containerd volume, a copy of its role's seed (tasks/node/seed.py)."""
     seeds = node_seed.ensure(cluster.objects, image, node_seed.roles(cluster.nodes))
     snapshot.fill_live_volumes(cluster, image, lambda spec: seeds[spec.role], "copying containerd's content to")
 

@@ -8,9 +8,10 @@ import json
 import secrets
 from string import Template
 
-from tasks import api_access, failures, kubeadm_config, parallel
+from tasks import api_access, parallel
 from tasks.cluster import KUBEADM_DIR, Cluster, NodeSpec
 from tasks.console import CONSOLE
+from tasks.node import failures, kubeadm_config
 from tasks.paths import CONFIG_DIR
 from tasks.settings import POD_SUBNET, SERVICE_SUBNET
 
