@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tasks import clusters, context, export_logs, kubeconfig, load, teardown
+from tasks import clusters, context, export_logs, load, teardown
+from tasks.access import kubeconfig
 from tasks.console import CONSOLE
 from tasks.engine import Engine
 from tasks.errors import UserError

@@ -9,7 +9,8 @@ import requests
 from docker.errors import DockerException
 from doit.tools import config_changed
 
-from tasks import addons, context, kubeconfig, podnet, registry, reup, user_kubeconfig
+from tasks import addons, context, podnet, registry, reup
+from tasks.access import kubeconfig, user_kubeconfig
 from tasks.build import artifacts as art
 from tasks.build import containerd, helm
 from tasks.console import CONSOLE, log

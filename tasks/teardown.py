@@ -6,7 +6,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from tasks import export_logs, forwards, registry, user_kubeconfig
+from tasks import export_logs, registry
+from tasks.access import forwards, user_kubeconfig
 from tasks.build import engine as engine_build
 from tasks.cluster import Cluster
 from tasks.console import log

@@ -1,5 +1,5 @@
 """helm, the Kubernetes package manager, built from its Go module; `up` puts
-it beside the cluster's kubectl (tasks/kubeconfig.py).
+it beside the cluster's kubectl (tasks/access/kubeconfig.py).
 
 Why Helm 4: Helm 3's last minor release was 3.22 (September 2026), and it
 gets security fixes only, until 10 February 2027 (helm.sh/blog/

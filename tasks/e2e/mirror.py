@@ -23,7 +23,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from tasks import api_access, forwards, registry, registry_push
+from tasks import registry, registry_push
+from tasks.access import api as api_access
+from tasks.access import forwards
 from tasks.console import CONSOLE, log
 from tasks.errors import UserError
 

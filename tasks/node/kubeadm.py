@@ -8,7 +8,8 @@ import json
 import secrets
 from string import Template
 
-from tasks import api_access, parallel
+from tasks import parallel
+from tasks.access import api as api_access
 from tasks.cluster import KUBEADM_DIR, Cluster, NodeSpec
 from tasks.console import CONSOLE
 from tasks.node import failures, kubeadm_config

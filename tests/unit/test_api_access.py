@@ -4,7 +4,7 @@ one clear line for a tcp:// engine's loopback."""
 
 import pytest
 
-from tasks.api_access import certificate_names, engine_is_here, plan
+from tasks.access.api import certificate_names, engine_is_here, plan
 
 
 @pytest.mark.parametrize(
@@ -47,7 +47,7 @@ def test_a_remote_tcp_engine_s_loopback_says_what_to_set():
 
 
 def test_the_mirror_stays_on_loopback_unless_only_the_named_address_reaches_the_host():
-    from tasks.api_access import publish_address
+    from tasks.access.api import publish_address
 
     assert publish_address("unix:///var/run/docker.sock", "0.0.0.0") == "127.0.0.1"
     assert publish_address("ssh://box", "10.150.0.2") == "127.0.0.1"  # forwarded over ssh
@@ -61,7 +61,7 @@ def test_a_forward_s_pid_reused_by_another_process_is_not_killed(tmp_path, monke
     import json
     import subprocess
 
-    from tasks import forwards
+    from tasks.access import forwards
     from tasks.naming import Names
 
     names = Names("unit-forwards")

@@ -7,7 +7,7 @@ import stat
 import pytest
 import yaml
 
-from tasks import user_kubeconfig
+from tasks.access import user_kubeconfig
 from tasks.errors import UserError
 
 # Two contexts, as kubectl v1.34 wrote them (`kubectl config set-cluster ...`).

@@ -1,5 +1,5 @@
 """Local ports forwarded over ssh to what a cluster on an ssh:// engine
-publishes on that host's loopback (tasks/api_access.py): the API server
+publishes on that host's loopback (tasks/access/api.py): the API server
 (`api`, for the kubeconfig) and, during `e2e`, the test-image mirror.
 
 A forward is the system's `ssh -N -L` (the user's config, agent and

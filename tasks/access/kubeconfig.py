@@ -1,6 +1,6 @@
 """The cluster's kubeconfig, a kubectl of its version and helm (tasks.build.helm),
 in the state directory; the cluster in the user's kubeconfig too
-(tasks.user_kubeconfig)."""
+(tasks.access.user_kubeconfig)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import os
 import shutil
 from pathlib import Path
 
-from tasks import api_access, user_kubeconfig
+from tasks.access import api as api_access
+from tasks.access import user_kubeconfig
 from tasks.build import helm
 from tasks.cluster import ADMIN_CONF, Cluster
 from tasks.console import log

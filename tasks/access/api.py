@@ -8,7 +8,7 @@ publishes (#13).
   address; 0.0.0.0 means the engine's host name as DOCKER_HOST gives it.
 - A remote engine over ssh:// and a loopback address (the default: nothing is
   exposed beyond that host): a local port forwarded over ssh to it, started
-  by `up` and stopped by `down` and `clean` (tasks/forwards.py).
+  by `up` and stopped by `down` and `clean` (tasks/access/forwards.py).
 - A remote engine over tcp:// and a loopback address: nothing on this machine
   reaches it; `up` says what to set.
 
@@ -22,7 +22,7 @@ import ipaddress
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from tasks import forwards
+from tasks.access import forwards
 from tasks.console import log
 from tasks.errors import UserError
 from tasks.naming import Names
@@ -91,8 +91,8 @@ def certificate_names(engine_host: str, published: str) -> list[str]:
 def reachable(objects, key: str, published: tuple[str, int], required: bool = False) -> tuple[str, int]:
     """Where this machine connects to PUBLISHED (address, port on the engine's
     host) of the cluster of OBJECTS: itself, or a local port forwarded over
-    ssh (KEY names the forward, tasks/forwards.py). Unreachable: an error when
-    REQUIRED, else a warning and the address as it is."""
+    ssh (KEY names the forward, tasks/access/forwards.py). Unreachable: an
+    error when REQUIRED, else a warning and the address as it is."""
     address, port = published
     reach = plan(objects.engine.host, address, forwards.WHAT[key])
     if reach.how == "tunnel":
