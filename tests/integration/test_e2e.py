@@ -6,6 +6,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from tasks.naming import Names
+from tasks.registry import IMAGE as REGISTRY_IMAGE
 from tests.integration.conftest import VERSION, local_cluster
 from tests.integration.test_cluster import docker
 
@@ -17,10 +18,14 @@ NAME = "it-e2e"
 
 @pytest.fixture(scope="module")
 def cluster(shared_home):
+    # The run's mirror loads the registry image, which `clean` of one cluster keeps for others.
+    had_registry_image = docker("image", "inspect", REGISTRY_IMAGE).returncode == 0
     result = local_cluster(shared_home, "up", "--kubernetes-version", VERSION, "--num-nodes", "2", cluster=NAME)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     yield shared_home
     local_cluster(shared_home, "clean", cluster=NAME)
+    if not had_registry_image:
+        docker("rmi", REGISTRY_IMAGE)
 
 
 def e2e(home, *args):
