@@ -60,18 +60,24 @@ def stop(*_):
 signal.signal(signal.SIGTERM, stop)
 
 def up():
-    while data := os.read(0, 65536):
-        counts[0] += len(data)
-        child.stdin.write(data)
-        child.stdin.flush()
-    child.stdin.close()
+    try:
+        while data := os.read(0, 65536):
+            counts[0] += len(data)
+            child.stdin.write(data)
+            child.stdin.flush()
+        child.stdin.close()
+    except OSError:  # ssh is gone
+        pass
 
 threading.Thread(target=up, daemon=True).start()
-while data := os.read(child.stdout.fileno(), 65536):
-    counts[1] += len(data)
-    view = memoryview(data)
-    while view:
-        view = view[os.write(1, view):]
+try:
+    while data := os.read(child.stdout.fileno(), 65536):
+        counts[1] += len(data)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(1, view):]
+except OSError:  # the client closed its end first, as ssh's own would find
+    child.terminate()
 child.wait()
 written()
 '''

@@ -14,6 +14,7 @@ from pathlib import Path
 import docker
 import docker.tls
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+from docker.transport import sshconn
 
 from tasks.errors import UserError
 from tasks.paths import replacing
@@ -146,6 +147,26 @@ def engine_host() -> str:
 def new_client(timeout: int) -> docker.DockerClient:
     """A client of the engine engine_target() chooses, not yet asked anything."""
     return _client(engine_target(), timeout)
+
+
+def _close_ssh_quietly(close):
+    """docker's ssh:// connection, closed without an error when ssh is gone:
+    its close() writes to ssh's input, and ssh exits by itself as soon as the
+    engine ends a stream (an exec's output, an attach), so that write can meet
+    a closed pipe after everything was read."""
+
+    def quietly(sock):
+        try:
+            close(sock)
+        except OSError:
+            if sock.proc is not None:
+                sock.proc.kill()
+                sock.proc.wait()
+
+    return quietly
+
+
+sshconn.SSHSocket.close = _close_ssh_quietly(sshconn.SSHSocket.close)
 
 
 def _client(target: Target, timeout: int) -> docker.DockerClient:

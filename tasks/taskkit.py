@@ -61,7 +61,7 @@ def step(function):
             result = function(*args, **kwargs)
         except UserError as err:
             return TaskFailed(str(err))
-        except (DockerException, requests.RequestException) as err:
+        except (DockerException, requests.RequestException, ConnectionError) as err:
             return TaskFailed(engine_failure(err))
         return True if result is None else result
 
@@ -145,7 +145,7 @@ def run_cluster() -> clu.Cluster:
     if "cluster" not in run.cache:
         try:
             run.cache["cluster"] = clu.Cluster(context.settings(), artifact_set(), retain=run.retain, reup=run.reup)
-        except (DockerException, requests.RequestException) as err:
+        except (DockerException, requests.RequestException, ConnectionError) as err:
             raise UserError(engine_failure(err)) from None
     return run.cache["cluster"]
 
@@ -165,7 +165,7 @@ def cluster_step(function):
             function(cluster)
         except UserError as err:
             return TaskFailed(_after_failure(cluster, str(err)))
-        except (DockerException, requests.RequestException) as err:
+        except (DockerException, requests.RequestException, ConnectionError) as err:
             return TaskFailed(_after_failure(cluster, engine_failure(err)))
         return True
 

@@ -75,3 +75,18 @@ def test_a_context_that_does_not_exist_is_one_line():
         engine_target({"DOCKER_CONTEXT": "gone"})
     expected = "the docker context gone (DOCKER_CONTEXT) does not exist: `docker context ls` lists them"
     assert str(caught.value) == expected
+
+
+def test_an_ssh_connection_whose_ssh_already_exited_closes_without_an_error():
+    """docker's close() writes to ssh's input; ssh exits by itself when the
+    engine ends a stream, so that write may meet a closed pipe (seen on a
+    snapshot's exec over ssh://): closing is then not an error."""
+    import subprocess
+
+    from docker.transport.sshconn import SSHSocket
+
+    sock = SSHSocket("me@box.example.com")
+    sock.proc = subprocess.Popen(["true"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    sock.proc.wait()  # ssh gone: writing to its input breaks the pipe
+    sock.close()
+    assert sock.proc.returncode is not None
