@@ -123,19 +123,14 @@ class SecondEngine:
         if not privsep.exists():
             privsep.mkdir(mode=0o755)
             self.made_privsep_dir = True
-        log = open(self.root / "sshd.log", "ab")  # noqa: SIM115  (sshd writes it while it runs)
-        self.sshd = subprocess.Popen(
-            ["nsenter", f"--net=/run/netns/{NAMESPACE}", SSHD, "-D", "-e", "-f", str(keys / "sshd_config")],
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
+        self.sshd = self._run_inside([SSHD, "-D", "-e", "-f", str(keys / "sshd_config")], "sshd.log")
+        self._wait(
+            lambda: self.ssh("true").returncode == 0,
+            self.sshd,
+            "sshd.log",
+            30,
+            "the test's sshd did not let the test in",
         )
-        deadline = time.monotonic() + 30
-        while self.ssh("true").returncode != 0:
-            if self.sshd.poll() is not None or time.monotonic() > deadline:
-                tail = (self.root / "sshd.log").read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"the test's sshd did not let the test in: {tail}")
-            time.sleep(0.3)
 
     def ssh(self, *command: str) -> subprocess.CompletedProcess:
         return subprocess.run(
@@ -159,11 +154,8 @@ class SecondEngine:
     def start(self) -> None:
         for name in ("data", "exec"):
             (self.root / name).mkdir(parents=True, exist_ok=True)
-        log = open(self.root / "dockerd.log", "ab")  # noqa: SIM115  (the engine writes it while it runs)
-        self.process = subprocess.Popen(
+        self.process = self._run_inside(
             [
-                "nsenter",
-                f"--net=/run/netns/{NAMESPACE}",
                 "dockerd",
                 "--data-root",
                 str(self.root / "data"),
@@ -178,16 +170,30 @@ class SecondEngine:
                 "--bip",
                 BRIDGE,
             ],
-            stdout=log,
-            stderr=log,
-            start_new_session=True,
+            "dockerd.log",
         )
-        deadline = time.monotonic() + 60
-        while self.docker("info").returncode != 0:
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                tail = (self.root / "dockerd.log").read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"the second dockerd did not start: {tail}")
-            time.sleep(0.5)
+        self._wait(
+            lambda: self.docker("info").returncode == 0,
+            self.process,
+            "dockerd.log",
+            60,
+            "the second dockerd did not start",
+        )
+
+    def _run_inside(self, argv: list[str], log: str) -> subprocess.Popen:
+        """ARGV in the namespace, in a session of its own, writing LOG while it runs."""
+        out = open(self.root / log, "ab")  # noqa: SIM115  (the process writes it while it runs)
+        inside = ["nsenter", f"--net=/run/netns/{NAMESPACE}", *argv]
+        return subprocess.Popen(inside, stdout=out, stderr=out, start_new_session=True)
+
+    def _wait(self, ready, process: subprocess.Popen, log: str, seconds: int, failure: str) -> None:
+        """Until READY, or PROCESS exits or SECONDS pass: then FAILURE and the end of its LOG."""
+        deadline = time.monotonic() + seconds
+        while not ready():
+            if process.poll() is not None or time.monotonic() > deadline:
+                tail = (self.root / log).read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"{failure}: {tail}")
+            time.sleep(0.3)
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         """Stop the engine as a host shutdown would (its containers stop with it)."""
