@@ -18,7 +18,7 @@ from tasks.errors import UserError
 from tasks.naming import Names
 from tasks.node import containers as nodes
 from tasks.node import image as node_image
-from tasks.node import kubeadm, readiness
+from tasks.node import image_engine, kubeadm, readiness
 from tasks.taskkit import (
     artifact_set,
     cluster_step,
@@ -60,6 +60,8 @@ def task_node_image(artifacts: art.ArtifactSet):
     """the node image: the base plus this version's binaries and preloaded images"""
     settings = context.settings()
     runtime = containerd.for_kubernetes(artifacts.version)
+    on_engine = node_image.engine_binaries(settings)
+    described = node_image.described_path(artifacts, partial=bool(on_engine))
     yield {
         "basename": "node-image",
         "actions": [(step(_build_node_image), [settings, artifacts])],
@@ -68,14 +70,24 @@ def task_node_image(artifacts: art.ArtifactSet):
             str(node_image.base_path(node_image.base_suite(settings))),
             str(node_image.NODE_DIR / "containerd.toml"),
             *(str(path) for path in node_image.runtime_inputs(artifacts)),
-            *(str(artifacts.binary(name)) for name in node_image.NODE_BINARIES),
+            *(str(artifacts.binary(name)) for name in node_image.NODE_BINARIES if name not in on_engine),
             *(str(artifacts.image(name)) for name in art.IMAGE_BINARIES),
         ],
-        "targets": [str(node_image.archive_path(artifacts)), str(artifacts.root / "node-image.json")],
-        "uptodate": [config_changed(recipe(node=node_image.RECIPE, tag=node_image.tag(settings, artifacts)))],
+        "targets": [str(path) for path in (node_image.archive_path(artifacts), described)],
+        "uptodate": [
+            # on_engine only when there are some: the state of every other node image stays as it was
+            config_changed(
+                recipe(
+                    node=node_image.RECIPE,
+                    tag=node_image.tag(settings, artifacts),
+                    **({"on_engine": on_engine} if on_engine else {}),
+                )
+            )
+        ],
         "meta": {
             "title": f"node image for Kubernetes {artifacts.version}"
             + (f" (containerd {runtime.containerd_version})" if runtime.built else "")
+            + (f" (without {', '.join(on_engine)}: the engine adds them)" if on_engine else "")
         },
     }
     yield {
@@ -83,8 +95,22 @@ def task_node_image(artifacts: art.ArtifactSet):
         "doc": "the node image in the engine",
         "actions": [(step(_load_node_image), [settings, artifacts])],
         "task_dep": ["node-image"],
-        "uptodate": [lambda: node_image.loaded(settings, artifacts)],
+        "uptodate": [lambda: node_image.loaded(settings, artifacts, partial=bool(on_engine))],
         "meta": {"title": "node image into the engine"},
+    }
+    # source.buildIn engine: the engine puts its binaries into the image (always
+    # yielded, so the steps after it have one name to wait for).
+    yield {
+        "basename": "node-image-engine",
+        "doc": "the node image finished on the engine with the binaries built there",
+        "actions": [(step(_finish_node_image), [settings, artifacts])] if on_engine else None,
+        "task_dep": ["node-image-load"],
+        "file_dep": [str(path) for path in image_engine.inputs(settings, artifacts)] if on_engine else [],
+        "targets": [str(node_image.described_path(artifacts))] if on_engine else [],
+        "uptodate": [lambda: node_image.loaded(settings, artifacts)] if on_engine else [],
+        "meta": {"title": f"node image finished on the engine ({', '.join(on_engine)} from its build)"}
+        if on_engine
+        else {},
     }
 
 
@@ -101,7 +127,11 @@ def node_image_waits() -> bool:
 def _build_node_image(settings, artifacts: art.ArtifactSet) -> None:
     if node_image_waits():
         # Stale now: gone, so the next `up` makes it (doit runs a step whose target is missing).
-        for target in (node_image.archive_path(artifacts), artifacts.root / "node-image.json"):
+        for target in (
+            node_image.archive_path(artifacts),
+            node_image.described_path(artifacts),
+            node_image.described_path(artifacts, partial=True),
+        ):
             target.unlink(missing_ok=True)
         log.info("the node image is made at the next `up`: reup puts the new binaries into the nodes")
         return
@@ -111,6 +141,11 @@ def _build_node_image(settings, artifacts: art.ArtifactSet) -> None:
 def _load_node_image(settings, artifacts: art.ArtifactSet) -> None:
     if not node_image_waits():
         node_image.load(settings, artifacts)
+
+
+def _finish_node_image(settings, artifacts: art.ArtifactSet) -> None:
+    if not node_image_waits():
+        image_engine.finish(settings, artifacts)
 
 
 def _cluster_task(basename: str, title: str, function, after: str, always: bool = False) -> dict:
@@ -155,7 +190,7 @@ def task_registry_images():
 def task_network():
     """the nodes' Docker network on dind.subnet"""
     title = f"network {Names(context.settings().cluster.name).network}"
-    task = _cluster_task("network", title, nodes.ensure_network, "node-image-load")
+    task = _cluster_task("network", title, nodes.ensure_network, "node-image-engine")
     # Built or fetched before any node starts: a failure leaves nothing half-made.
     task["task_dep"] += ["pod-network-images", "addon-images", "registry-images"]
     return task

@@ -260,12 +260,15 @@ def receipt_path(artifacts, name: str) -> Path:
     return artifacts.binary(name).with_name(f"{name}.engine.json")
 
 
-def stays_on_engine(name: str) -> bool:
-    """A `reup` into nodes that exist takes kubelet, kubeadm and kubectl from
-    the engine; only a node image (the next `up`) needs them here."""
-    from tasks import context, reup, steps
+# What stays on the engine once built there: kubelet and kubeadm go into the
+# nodes (reup) and into the node image (tasks/node/image_engine.py) from the
+# build's volume, and kubeadm's image list is asked in the build container.
+# kubectl comes here too: this machine runs it (the copy beside admin.conf).
+STAYS = ("kubelet", "kubeadm")
 
-    return context.current().reup and name in reup.SWAPPED_BINARIES and steps.node_image_waits()
+
+def stays_on_engine(name: str) -> bool:
+    return name in STAYS
 
 
 def build_binary(artifacts, name: str, tree: Path) -> None:
@@ -285,9 +288,30 @@ def build_binary(artifacts, name: str, tree: Path) -> None:
         raise UserError(f"{name} built on the engine reports {receipt.version!r}, not {artifacts.version}")
     receipt.write(receipt_path(artifacts, name))
     if stays_on_engine(name):
-        log.info("%s stays on the engine: reup puts it into the nodes from there", name)
+        log.info("%s stays on the engine: the nodes and the node image get it from there", name)
         return
     fetch(objects, container_name(tree), receipt, artifacts.binary(name))
+
+
+def list_images(artifacts, tree: Path) -> None:
+    """The image list of a kubeadm built on the engine, asked there (it stays there)."""
+    from tasks.engine import Engine
+    from tasks.objects import Objects
+
+    objects = Objects(Engine.connect(), "")
+    receipt = Receipt.read(receipt_path(artifacts, "kubeadm"))
+    ensure_image(objects.engine)
+    container = ensure_container(objects, tree)
+    argv = [receipt.path, "config", "images", "list", "--kubernetes-version", artifacts.version, "-o", "json"]
+    result = objects.exec(container, argv)
+    if result.exit_code != 0:
+        raise EngineError(f"kubeadm in {container} gave no image list: {result.output.strip()[-300:]}")
+    try:
+        # stdout and stderr come as one stream: the JSON object is read out of it
+        listed, _ = json.JSONDecoder().raw_decode(result.output, result.output.index("{"))
+    except ValueError:
+        raise EngineError(f"kubeadm in {container} gave no image list: {result.output.strip()[-300:]}") from None
+    artifacts.image_list.write_text(json.dumps(listed, indent=2) + "\n")
 
 
 def fetch(objects, container: str, receipt: Receipt, target: Path) -> None:

@@ -58,8 +58,9 @@ def task_kubernetes(artifacts: art.ArtifactSet):
         elif source.kind == "engine":
             task["actions"] = [(step(engine_build.build_binary), [artifacts, name, art.Path(source.detail)])]
             state["tree"] = art.tree_fingerprint(art.Path(source.detail))
-            # Left on the engine by a reup, the binary is fetched by the next `up`.
-            state["fetched"] = not engine_build.stays_on_engine(name)
+            # What stays on the engine has its receipt here, not the binary.
+            receipt = str(engine_build.receipt_path(artifacts, name))
+            task["targets"] = [receipt] if engine_build.stays_on_engine(name) else [*task["targets"], receipt]
         else:
             task["actions"] = [(step(art.build_in_tree), [artifacts, name, art.Path(source.detail)])]
             state["tree"] = art.tree_fingerprint(art.Path(source.detail))
@@ -70,10 +71,17 @@ def task_kubernetes(artifacts: art.ArtifactSet):
 @needed_by_artifacts
 def task_image_list(artifacts: art.ArtifactSet):
     """the images the chosen kubeadm asks for"""
+    source = art.binary_source(context.settings(), "kubeadm")
+    on_engine = source.kind == "engine" and engine_build.stays_on_engine("kubeadm")
+    kubeadm = engine_build.receipt_path(artifacts, "kubeadm") if on_engine else artifacts.binary("kubeadm")
     yield {
         "basename": "image-list",
-        "actions": [(step(art.list_images), [artifacts])],
-        "file_dep": [str(artifacts.binary("kubeadm"))],
+        "actions": [
+            (step(engine_build.list_images), [artifacts, art.Path(source.detail)])
+            if on_engine
+            else (step(art.list_images), [artifacts])
+        ],
+        "file_dep": [str(kubeadm)],
         "targets": [str(artifacts.image_list)],
         "meta": {"title": f"images kubeadm {artifacts.version} asks for"},
     }

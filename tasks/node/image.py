@@ -15,7 +15,8 @@ from string import Template
 from docker.errors import DockerException
 
 from tasks.build import containerd, debian, oci
-from tasks.build.artifacts import ArtifactSet
+from tasks.build import engine as engine_build
+from tasks.build.artifacts import ArtifactSet, binary_source
 from tasks.console import CONSOLE, byte_progress
 from tasks.engine import Engine
 from tasks.errors import UserError
@@ -97,12 +98,38 @@ def tag(settings: Settings, artifacts: ArtifactSet) -> str:
     return f"{settings.node.image_repository}:{artifacts.version}"
 
 
+def engine_binaries(settings: Settings) -> tuple[str, ...]:
+    """The node's binaries built on the engine that stay there (source.buildIn
+    engine): the archive made here leaves them out, and the engine adds them
+    to the image from the build's volume (tasks/node/image_engine.py)."""
+    return tuple(
+        name
+        for name in NODE_BINARIES
+        if binary_source(settings, name).kind == "engine" and engine_build.stays_on_engine(name)
+    )
+
+
+def partial_tag(settings: Settings, artifacts: ArtifactSet) -> str:
+    """The archive's tag when the engine finishes the image."""
+    return f"{tag(settings, artifacts)}-partial"
+
+
+def described_path(artifacts: ArtifactSet, partial: bool = False) -> Path:
+    """{"id", "tag"} of the node image (or of the partial one the archive holds)."""
+    return artifacts.root / ("node-image-partial.json" if partial else "node-image.json")
+
+
 def build_archive(settings: Settings, artifacts: ArtifactSet) -> None:
     runtime = containerd.for_kubernetes(artifacts.version)
     pause = artifacts.images()["pause"]
     config_toml = Template((NODE_DIR / "containerd.toml").read_text()).substitute(pause_image=pause)
+    on_engine = engine_binaries(settings)
     files = [
-        *(oci.FileEntry(f"usr/bin/{name}", source=artifacts.binary(name), mode=0o755) for name in NODE_BINARIES),
+        *(
+            oci.FileEntry(f"usr/bin/{name}", source=artifacts.binary(name), mode=0o755)
+            for name in NODE_BINARIES
+            if name not in on_engine
+        ),
         oci.FileEntry("etc/containerd/config.toml", data=config_toml.encode()),
         oci.FileEntry("etc/kubeadm-local-cluster/version", data=f"{artifacts.version}\n".encode()),
     ]
@@ -124,9 +151,10 @@ def build_archive(settings: Settings, artifacts: ArtifactSet) -> None:
     # A built containerd and runc: a layer of their own, over Debian's files,
     # the same for every Kubernetes version that runs them (the engine keeps it once).
     built = [oci.Layer(files=containerd.node_files(runtime))] if runtime.built else []
+    named = partial_tag(settings, artifacts) if on_engine else tag(settings, artifacts)
     image_id = oci.write_image(
         archive_path(artifacts),
-        [tag(settings, artifacts)],
+        [named],
         [
             oci.Layer(tar=base_path(base_suite(settings))),
             *built,
@@ -135,8 +163,7 @@ def build_archive(settings: Settings, artifacts: ArtifactSet) -> None:
         ],
         config,
     )
-    described = {"id": image_id, "tag": tag(settings, artifacts)}
-    (artifacts.root / "node-image.json").write_text(json.dumps(described) + "\n")
+    described_path(artifacts, partial=bool(on_engine)).write_text(json.dumps({"id": image_id, "tag": named}) + "\n")
 
 
 def runtime_labels(runtime: containerd.Runtime) -> dict[str, str]:
@@ -159,19 +186,24 @@ def _image_role(archive: Path) -> str:
     return "master" if archive.stem in MASTER_ONLY_IMAGES else "all"
 
 
-def expected_id(artifacts: ArtifactSet) -> str | None:
+def described(artifacts: ArtifactSet, partial: bool = False) -> dict:
     try:
-        return json.loads((artifacts.root / "node-image.json").read_text())["id"]
-    except (OSError, ValueError, KeyError):
-        return None
+        return json.loads(described_path(artifacts, partial).read_text())
+    except (OSError, ValueError):
+        return {}
 
 
-def loaded(settings: Settings, artifacts: ArtifactSet) -> bool:
-    """uptodate: does the engine hold exactly the image this archive makes?"""
+def expected_id(artifacts: ArtifactSet) -> str | None:
+    return described(artifacts).get("id")
+
+
+def loaded(settings: Settings, artifacts: ArtifactSet, partial: bool = False) -> bool:
+    """uptodate: does the engine hold exactly the image this archive (or the engine's step) made?"""
     try:
         engine = Engine.connect(timeout=10)
-        expected = expected_id(artifacts)
-        return expected is not None and engine.image_id(tag(settings, artifacts)) == expected
+        expected = described(artifacts, partial).get("id")
+        named = partial_tag(settings, artifacts) if partial else tag(settings, artifacts)
+        return expected is not None and engine.image_id(named) == expected
     except (UserError, DockerException, OSError):  # an uptodate check must not abort the run: redo the step
         return False
 
@@ -180,9 +212,10 @@ def load(settings: Settings, artifacts: ArtifactSet) -> None:
     # A rebuilt image takes the tag from the one before, which would stay behind
     # untagged (a gigabyte a build); it goes unless a container or snapshot uses it.
     engine = Engine.connect()
-    before = engine.image_id(tag(settings, artifacts))
+    named = described(artifacts, partial=bool(engine_binaries(settings))).get("tag") or tag(settings, artifacts)
+    before = engine.image_id(named)
     engine.load_image(archive_path(artifacts), load_progress)
-    if before is not None and engine.image_id(tag(settings, artifacts)) != before:
+    if before is not None and engine.image_id(named) != before:
         engine.drop_if_unused(before)
 
 

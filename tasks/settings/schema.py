@@ -141,7 +141,7 @@ SCHEMA: tuple[Setting, ...] = (
         "build-in",
         choice("local", "engine"),
         "Where the build settings run make: local (in k8sDir here) or engine (in a container on the Docker "
-        "engine's host, the tree synced there; reup's binaries never cross to this machine).",
+        "engine's host, the tree synced there; kubelet and kubeadm never cross to this machine).",
     ),
     Setting(
         "source.releaseSite",

@@ -167,7 +167,7 @@ def _reup(flow: Flow, tree) -> str:
     return flow.up("--build-kubelet", "--k8s-dir", str(tree), command="reup", env={"FORCE_HOST_GO": "y"})
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def stub_tree(tmp_path_factory, kubernetes_tree, shared_home):
     """A tree whose `make` stands in for Go's (no compile in CI; the real one is
     bench/remote_build.py): it writes a kubelet of VERSION with the tree's mark
@@ -203,14 +203,18 @@ def sha256(path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def engine_build_flags(tree) -> list[str]:
+    return ["--build-kubelet", "--k8s-dir", str(tree), "--build-in", "engine"]
+
+
 def test_reup_built_on_the_engine_puts_its_kubelet_into_the_nodes(flow, stub_tree):
     """source.buildIn engine: the tree is synced to the engine, made there, and
     the kubelet goes from there into the nodes, never through this machine."""
     bin_dir = flow.home / ".kubeadm-local-cluster/cache/kubernetes" / VERSION / "bin"
     here_before = sha256(bin_dir / "kubelet")
-    out = flow.up("--build-kubelet", "--k8s-dir", str(stub_tree), "--build-in", "engine", command="reup")
+    out = flow.up(*engine_build_flags(stub_tree), command="reup")
     assert f"✓ kubelet {VERSION} from the tree {stub_tree}, built on the engine" in out
-    assert "kubelet stays on the engine: reup puts it into the nodes from there" in out
+    assert "kubelet stays on the engine: the nodes and the node image get it from there" in out
     receipt = json.loads((bin_dir / "kubelet.engine.json").read_text())
     made = (stub_tree / "prebuilt/kubelet").read_bytes() + (stub_tree / "cmd/kubelet/mark.go").read_bytes()
     assert receipt["sha256"] == hashlib.sha256(made).hexdigest()
@@ -221,19 +225,29 @@ def test_reup_built_on_the_engine_puts_its_kubelet_into_the_nodes(flow, stub_tre
     assert flow.nodes_ready() == [MASTER, NODE1]
 
 
-def test_other_settings_replace_the_snapshot_and_say_why(flow):
-    out = flow.up("--num-nodes", "2")
-    assert "the snapshot is for other settings (cluster.numNodes 1 -> 2)" in out
+def test_other_settings_replace_the_snapshot_and_say_why(flow, stub_tree):
+    """Also the node image the reup before left for this `up`, finished on the
+    engine: its kubelet comes from the build there, not through this machine."""
+    bin_dir = flow.home / ".kubeadm-local-cluster/cache/kubernetes" / VERSION / "bin"
+    here_before = sha256(bin_dir / "kubelet")
+    out = flow.up("--num-nodes", "2", *engine_build_flags(stub_tree))
+    assert "the snapshot is for other settings (cluster.numNodes 1 -> 2; the node image was rebuilt" in out
     assert kubeadm_ran(out) and "✓ snapshot" in out
-    assert f"✓ node image for Kubernetes {VERSION}" in out  # the one reup left for this `up`
+    assert f"✓ node image for Kubernetes {VERSION}" in out and "(without kubelet: the engine adds them)" in out
+    assert "✓ node image finished on the engine (kubelet from its build)" in out
     nodes = docker("image", "ls", "--filter", f"label={LABEL}", "--format", "{{.Tag}}")
     assert sorted(nodes.stdout.split()) == [f"{NAME}-{MASTER}", f"{NAME}-{NODE1}", f"{NAME}-{NODE2}"]
+    receipt = json.loads((bin_dir / "kubelet.engine.json").read_text())
+    for node in (MASTER, NODE1, NODE2):  # all made afresh from the image the engine finished
+        assert docker("exec", node, "sha256sum", "/usr/bin/kubelet").stdout.split()[0] == receipt["sha256"]
+    assert sha256(bin_dir / "kubelet") == here_before
+    assert flow.nodes_ready() == [MASTER, NODE1, NODE2]
 
 
-def test_a_snapshot_missing_a_volume_is_dropped_with_a_warning(flow):
+def test_a_snapshot_missing_a_volume_is_dropped_with_a_warning(flow, stub_tree):
     assert local_cluster(flow.home, "down", cluster=NAME).returncode == 0
     docker("volume", "rm", f"{NODE2}-containerd-snapshot", check=True)
-    out = flow.up("--num-nodes", "2")
+    out = flow.up("--num-nodes", "2", *engine_build_flags(stub_tree))
     assert f"the snapshot lacks volume {NODE2}-containerd-snapshot" in out
     assert kubeadm_ran(out) and "✓ snapshot" in out
     assert "no snapshot was taken" not in out, out[-3000:]  # the step warns and goes on

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from tasks.build import engine as engine_build
-from tasks.build.artifacts import binary_source
+from tasks.build.artifacts import ArtifactSet, binary_source
 from tasks.errors import UserError
 from tasks.settings import load_settings, parse_flags
 
@@ -53,3 +53,58 @@ def test_a_receipt_is_written_and_read_back(tmp_path):
     receipt = engine_build.Receipt("kubelet", "/go/src/k8s.io/kubernetes/_output/local/go/bin/kubelet", "ab", 3, "v")
     receipt.write(tmp_path / "kubelet.engine.json")
     assert engine_build.Receipt.read(tmp_path / "kubelet.engine.json") == receipt
+
+
+def _tasks(*flags: str) -> dict:
+    """The artifact and node-image tasks `up` would run with these flags, by name."""
+    from tasks import context
+    from tasks import steps as node_steps
+    from tasks.build import steps as build_steps
+
+    context.set_run(context.Run(load_settings(parse_flags(["--kubernetes-version", "v1.37.2", *flags])[0], {})))
+    try:
+        made = [*build_steps.task_kubernetes(), *build_steps.task_image_list(), *node_steps.task_node_image()]
+        return {task["basename"] if "basename" in task else f"kubernetes:{task['name']}": task for task in made}
+    finally:
+        context.set_run(None)
+
+
+def test_with_engine_builds_kubelet_and_kubeadm_never_come_here(tmp_path):
+    """`up --build-in engine`: what the engine built goes into the node image
+    there; no step here needs the binary itself."""
+    (tmp_path / "cmd" / "kubeadm").mkdir(parents=True)
+    tasks = _tasks("--build-kubelet", "--build-kubeadm", "--k8s-dir", str(tmp_path), "--build-in", "engine")
+    local = {name: str(ArtifactSet("v1.37.2").binary(name)) for name in ("kubelet", "kubeadm")}
+    for name in ("kubelet", "kubeadm"):
+        assert tasks[f"kubernetes:{name}"]["targets"] == [str(engine_build.receipt_path(ArtifactSet("v1.37.2"), name))]
+        assert local[name] not in tasks["node-image"]["file_dep"]
+    assert tasks["image-list"]["file_dep"] == [str(engine_build.receipt_path(ArtifactSet("v1.37.2"), "kubeadm"))]
+    assert tasks["node-image"]["targets"][1].endswith("node-image-partial.json")
+    finishing = tasks["node-image-engine"]
+    assert finishing["actions"] and finishing["targets"][0].endswith("/node-image.json")
+    assert any(path.endswith("kubelet.engine.json") for path in finishing["file_dep"])
+
+
+def test_without_engine_builds_the_node_image_is_made_here_whole():
+    tasks = _tasks()
+    assert any(path.endswith("/bin/kubelet") for path in tasks["node-image"]["file_dep"])
+    assert tasks["node-image"]["targets"][1].endswith("/node-image.json")
+    assert tasks["node-image-engine"]["actions"] is None  # nothing to finish: a name to wait for
+
+
+def test_the_engine_commits_the_partial_image_s_configuration_with_the_binaries_named():
+    from tasks.node import image_engine
+
+    built = [engine_build.Receipt("kubelet", f"{engine_build.TREE}/_output/local/go/bin/kubelet", "ab", 3, "v")]
+    assert image_engine.script(built) == "install -m 0755 /mnt/kubernetes/_output/local/go/bin/kubelet /usr/bin/kubelet"
+    partial = {
+        "Entrypoint": ["/usr/local/bin/entrypoint"],
+        "Env": ["container=docker"],
+        "StopSignal": "SIGRTMIN+3",
+        "Labels": {"io.kubeadm-local-cluster.role": "node-image"},
+    }
+    conf = image_engine.commit_config(partial, built)
+    assert conf["Entrypoint"] == ["/usr/local/bin/entrypoint"]  # not the helper's
+    assert conf["StopSignal"] == "SIGRTMIN+3"
+    assert conf["Labels"]["io.kubeadm-local-cluster.role"] == "node-image"  # not the helper's "copy"
+    assert conf["Labels"][image_engine.LABEL_BINARIES] == "kubelet=ab"
