@@ -18,15 +18,12 @@ Layout (independent of the Kubernetes version):
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from doit.tools import config_changed
 
-from tasks.build import gobuild, oci
+from tasks.build import ctools, gobuild, oci
 from tasks.commands import capture
 from tasks.errors import UserError
 from tasks.paths import cache_dir, logs_dir
@@ -227,16 +224,11 @@ def _check_runc(runtime: Runtime, runc_version_file: Path) -> None:
 def runc_build_problem() -> str | None:
     """What this machine lacks to build runc (a C compiler, libseccomp's static
     library and its pkg-config file), or None."""
-    compiler = os.environ.get("CC", "gcc")
-    if not shutil.which(compiler):
-        return f"no C compiler ({compiler})"
-    if not shutil.which("pkg-config"):
-        return "no pkg-config"
-    try:
-        libdir = subprocess.run(
-            ["pkg-config", "--variable=libdir", "libseccomp"], capture_output=True, text=True, timeout=30, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
+    problem = ctools.missing({f"C compiler ({ctools.compiler()})": ctools.compiler(), "pkg-config": "pkg-config"})
+    if problem:
+        return problem
+    libdir = ctools.ask(["pkg-config", "--variable=libdir", "libseccomp"])
+    if libdir is None:
         return "no libseccomp development files (pkg-config knows no libseccomp)"
     if not (Path(libdir) / "libseccomp.a").is_file():
         return f"no static libseccomp ({libdir}/libseccomp.a)"

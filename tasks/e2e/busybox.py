@@ -36,7 +36,7 @@ import subprocess
 import tarfile
 from pathlib import Path
 
-from tasks.build import debian
+from tasks.build import ctools, debian
 from tasks.commands import run_logged
 from tasks.console import CONSOLE
 from tasks.download import fetch
@@ -139,16 +139,12 @@ def config_differences(config: str, changes: dict[str, str | None] = CONFIG) -> 
 def build_problem() -> str | None:
     """What this machine lacks to build busybox (a C compiler, make, glibc's
     static library), or None."""
-    compiler = os.environ.get("CC", "gcc")
-    if not shutil.which(compiler):
-        return f"no C compiler ({compiler})"
-    if not shutil.which("make"):
-        return "no make"
-    try:
-        libc = subprocess.run(
-            [compiler, "-print-file-name=libc.a"], capture_output=True, text=True, timeout=30, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
+    compiler = ctools.compiler()
+    problem = ctools.missing({f"C compiler ({compiler})": compiler, "make": "make"})
+    if problem:
+        return problem
+    libc = ctools.ask([compiler, "-print-file-name=libc.a"])
+    if libc is None:
         return f"{compiler} does not run"
     if not os.path.isabs(libc):  # gcc echoes the bare name when it has no such file
         return "no static C library (libc.a, in libc6-dev)"
