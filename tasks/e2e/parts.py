@@ -15,6 +15,7 @@ from pathlib import Path
 
 from tasks.build import debian, gobuild
 from tasks.build.artifacts import ArtifactSet
+from tasks.e2e import alpine
 from tasks.paths import IMAGES_DIR, cache_dir
 
 # Changing how test artifacts are made bumps this (it is in every image's labels).
@@ -54,6 +55,8 @@ def program_path(artifacts: ArtifactSet, name: str) -> Path:
 
 
 def base_path(name: str, suite: str = SUITE) -> Path:
+    if name == "alpine":
+        return alpine.path()  # not Debian: no suite
     return cache_dir() / "debian" / f"e2e-{name}-{suite}-r{RECIPE}.tar"
 
 
@@ -126,7 +129,19 @@ class DebianBase:
         )
 
 
+@dataclass(frozen=True)
+class AlpineBase:
+    """Alpine's minirootfs (tasks/e2e/alpine.py), for the images upstream makes
+    on Alpine whose tests look at it (kitten's /etc/os-release)."""
+
+    hook: str = ""  # none: the files are Alpine's as apk installed them
+
+    def build(self, name: str, suite: str = SUITE) -> float:
+        return alpine.build().stat().st_mtime
+
+
 BASES = {
+    "alpine": AlpineBase(),
     # Upstream's agnhost Dockerfile: bind-tools, curl, netcat-openbsd, iproute2,
     # iperf, bash; busybox for the Alpine applets tests exec (wget, ...).
     "agnhost": DebianBase(

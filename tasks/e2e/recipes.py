@@ -95,7 +95,7 @@ def _coredns(build: Build) -> tuple[oci.FileEntry, ...]:
     return (oci.FileEntry("coredns", source=coredns, mode=0o755),) if coredns.exists() else ()
 
 
-def _agnhost_layers(build: Build) -> list[oci.Layer]:
+def _agnhost_files(build: Build) -> oci.Layer:
     porter = "test/images/agnhost/porter"
     files = (
         build.program("agnhost", "agnhost"),
@@ -105,11 +105,17 @@ def _agnhost_layers(build: Build) -> list[oci.Layer]:
         oci.FileEntry("localhost.key", source=build.source(f"{porter}/localhost.key")),
         *_coredns(build),
     )
-    return [build.base("agnhost"), oci.Layer(files=files, directories=(("uploads", 0o755),))]
+    return oci.Layer(files=files, directories=(("uploads", 0o755),))
+
+
+def _agnhost_layers(build: Build) -> list[oci.Layer]:
+    return [build.base("agnhost"), _agnhost_files(build)]
 
 
 def _webserver_layers(picture: str) -> Callable[[Build], list[oci.Layer]]:
-    """kitten and nautilus: agnhost plus a picture and data.json served by test-webserver."""
+    """kitten and nautilus: agnhost (static: it runs on musl) on Alpine, as
+    upstream's agnhost is (ImageVolume tests read kitten's /etc/os-release),
+    plus a picture and data.json served by test-webserver."""
 
     def layers(build: Build) -> list[oci.Layer]:
         html = f"test/images/{picture}/html"
@@ -117,7 +123,7 @@ def _webserver_layers(picture: str) -> Callable[[Build], list[oci.Layer]]:
             oci.FileEntry(f"{picture}.jpg", source=build.source(f"{html}/{picture}.jpg")),
             oci.FileEntry("data.json", source=build.source(f"{html}/data.json")),
         )
-        return [*_agnhost_layers(build), oci.Layer(files=files)]
+        return [build.base("alpine"), _agnhost_files(build), oci.Layer(files=files)]
 
     return layers
 
@@ -230,13 +236,13 @@ RECIPES: dict[str, Recipe] = {
     E2E + "kitten": Recipe(
         _webserver_layers("kitten"),
         oci.ImageConfig(entrypoint=("/agnhost",), cmd=("test-webserver",)),
-        "agnhost",
+        "alpine",
         ("agnhost",),
     ),
     E2E + "nautilus": Recipe(
         _webserver_layers("nautilus"),
         oci.ImageConfig(entrypoint=("/agnhost",), cmd=("test-webserver",)),
-        "agnhost",
+        "alpine",
         ("agnhost",),
         conformance=True,  # kubectl's Update Demo
     ),

@@ -12,8 +12,8 @@ from doit.tools import config_changed
 from tasks import context
 from tasks.build import artifacts as art
 from tasks.build.gobuild import KUBERNETES_COMMANDS
+from tasks.e2e import alpine, busybox, parts
 from tasks.e2e import artifacts as e2e_artifacts
-from tasks.e2e import busybox, parts
 from tasks.e2e import run as e2e
 from tasks.taskkit import flag_params, needed_by_artifacts, recipe, step
 
@@ -115,7 +115,9 @@ def task_test_images(artifacts: art.ArtifactSet):
             *(str(p) for p in sorted(parts.IMAGE_FILES.rglob("*")) if p.is_file()),
         ],
         "targets": [str(e2e.combined_archive(artifacts))],
-        "uptodate": [config_changed(recipe(e2e=parts.RECIPE, listing=e2e_artifacts.LISTING))],
+        "uptodate": [
+            config_changed(recipe(e2e=parts.RECIPE, listing=e2e_artifacts.LISTING, alpine=alpine.path().name))
+        ],
         "meta": {"title": f"conformance test images for Kubernetes {artifacts.version}"},
     }
 

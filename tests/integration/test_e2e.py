@@ -74,3 +74,15 @@ def test_a_substring_that_matches_nothing_fails_clearly(cluster, tmp_path):
     assert result.returncode == 1
     assert "no parallel conformance tests whose name contains 'no test is called this (really)'" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
+
+
+# 1.35+: mounts kitten as an image volume and wants "Alpine Linux" in its
+# /etc/os-release (upstream's kitten is agnhost on Alpine; ours is too: tasks/e2e/alpine.py).
+IMAGE_VOLUME_TEST = "ImageVolume should succeed with pod and pull policy of Always"
+
+
+def test_an_image_volume_of_kitten_holds_alpine_as_upstream_s(cluster, tmp_path):
+    result = e2e(cluster, IMAGE_VOLUME_TEST, "--report-dir", str(tmp_path / "volume"))
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out[-6000:]
+    assert "1 passed, 0 failed, 0 skipped" in out
