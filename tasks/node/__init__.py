@@ -3,6 +3,8 @@ into a Ready cluster with kubeadm.
 
 - image.py: the node image (a Debian base with systemd and containerd, the
   version's binaries and images preloaded), loaded into the engine.
+- image_engine.py: with source.buildIn engine, the node image finished on
+  the engine with the kubelet and kubeadm built there.
 - seed.py: per node image and role, containerd's content imported once into
   a seed volume that a fresh node's volume is copied from.
 - containers.py: the node containers: the preflight check, the network,
