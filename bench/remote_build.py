@@ -14,8 +14,12 @@ A 1+1 cluster of its own (`bench-remote`) and a tree assembled with vendor/
 (scripts/kubernetes_tree.py --vendor), as a clone of the repository has it.
 For each place: a first `reup --build-kubelet --build-in PLACE` (the first
 build there), then a one-line change and the `reup` that is counted and timed;
-every node's kubelet journal must show the change. The engine, the tree and
-the cluster are removed at the end.
+every node's kubelet journal must show the change. Then, for each place, an
+`up` that makes the nodes afresh after another one-line change (`clean`
+first): built here, the node image goes to the engine whole; built on the
+engine, the archive made here leaves kubelet out and stays loaded, and the
+engine adds the kubelet (an `up` before it, not counted, loads that archive
+once). The engine, the tree and the cluster are removed at the end.
 """
 
 from __future__ import annotations
@@ -146,6 +150,23 @@ def main() -> None:
                     sys.exit(f"{node} does not run the kubelet changed for the {place} build")
             results[place] = (elapsed, sent, received, first)
             print(f"reup built {place}: {elapsed:.1f} s, {sent / 1e6:.2f} MB sent, {received / 1e6:.2f} MB received")
+        for place in ("local", "engine"):
+            made = ["up", "--build-kubelet", "--k8s-dir", str(tree), "--build-in", place, *flags]
+            if place == "engine":
+                tool("clean")
+                tool(*made)  # the archive without kubelet, loaded once
+            mark = f"{place} up {time.time():.0f}"
+            change_kubelet(tree, mark)
+            tool("clean")
+            bytes_file.unlink(missing_ok=True)
+            elapsed, _ = tool(*made)
+            sent, received = counted()
+            for node in (names.master, names.worker(1)):
+                journal = engine.docker("exec", node, "journalctl", "-u", "kubelet", "--no-pager", "-o", "cat").stdout
+                if f"bench reup {mark}" not in journal:
+                    sys.exit(f"{node} does not run the kubelet changed for the {place} up")
+            results[f"up {place}"] = (elapsed, sent, received, 0)
+            print(f"up built {place}: {elapsed:.1f} s, {sent / 1e6:.2f} MB sent, {received / 1e6:.2f} MB received")
     finally:
         subprocess.run([sys.executable, "-m", "tasks", "clean"], cwd=REPO, capture_output=True, env=env)
         engine.remove()
@@ -164,8 +185,17 @@ def main() -> None:
         for place in ("local", "engine")
     ]
     rows.append(("local / engine", f"{ratio:.0f}x (issue #13: at least 10x)"))
+    rows += [
+        (
+            f"`up --build-kubelet --build-in {place}` (nodes made afresh) after a one-line change, {version}",
+            f"{megabytes(f'up {place}'):.2f} MB ({results[f'up {place}'][1] / 1e6:.2f} sent, "
+            f"{results[f'up {place}'][2] / 1e6:.2f} received), {results[f'up {place}'][0]:.1f} s",
+        )
+        for place in ("local", "engine")
+    ]
+    rows.append(("`up`: local / engine", f"{megabytes('up local') / max(megabytes('up engine'), 1e-6):.0f}x"))
     record(
-        "reup over ssh: bytes between this machine and the engine (bench/remote_build.py)",
+        "reup and up over ssh: bytes between this machine and the engine (bench/remote_build.py)",
         rows,
         "The second engine over ssh:// (its own dockerd and sshd in a network namespace); bytes counted on "
         "ssh's standard input and output (the engine API before encryption); 1+1 nodes; a tree assembled "
