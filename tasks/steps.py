@@ -105,9 +105,9 @@ def task_node_image(artifacts: art.ArtifactSet):
         "doc": "the node image finished on the engine with the binaries built there",
         "actions": [(step(_finish_node_image), [settings, artifacts])] if on_engine else None,
         "task_dep": ["node-image-load"],
-        "file_dep": [str(path) for path in image_engine.inputs(settings, artifacts)] if on_engine else [],
+        # No file_dep: a reup whose node image waits removes the partial image's description.
         "targets": [str(node_image.described_path(artifacts))] if on_engine else [],
-        "uptodate": [lambda: node_image.loaded(settings, artifacts)] if on_engine else [],
+        "uptodate": [lambda: image_engine.finished(settings, artifacts)] if on_engine else [],
         "meta": {"title": f"node image finished on the engine ({', '.join(on_engine)} from its build)"}
         if on_engine
         else {},

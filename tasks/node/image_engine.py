@@ -32,12 +32,27 @@ def receipts(settings: Settings, artifacts: ArtifactSet) -> list[engine_build.Re
     ]
 
 
-def inputs(settings: Settings, artifacts: ArtifactSet) -> list[Path]:
-    """What the finished image is made of, here: the partial image's description and the receipts."""
-    return [
-        node_image.described_path(artifacts, partial=True),
-        *(engine_build.receipt_path(artifacts, name) for name in node_image.engine_binaries(settings)),
-    ]
+def made_from(settings: Settings, artifacts: ArtifactSet) -> dict | None:
+    """What the finished image is to be made of: the partial image and the
+    binaries' digests (None while either is missing, as during a reup whose
+    node image waits for the next `up`)."""
+    partial = node_image.described(artifacts, partial=True).get("id")
+    try:
+        built = receipts(settings, artifacts)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return {"partial": partial, "binaries": {r.name: r.sha256 for r in built}} if partial else None
+
+
+def finished(settings: Settings, artifacts: ArtifactSet) -> bool:
+    """uptodate: the engine holds the image finished from this partial image and these binaries."""
+    wanted = made_from(settings, artifacts)
+    said = node_image.described(artifacts)
+    return (
+        wanted is not None
+        and {"partial": said.get("partial"), "binaries": said.get("binaries")} == wanted
+        and node_image.loaded(settings, artifacts)
+    )
 
 
 def script(built: list[engine_build.Receipt]) -> str:
@@ -102,7 +117,8 @@ def finish(settings: Settings, artifacts: ArtifactSet) -> None:
     finally:
         with contextlib.suppress(NotFound, APIError):
             api.remove_container(helper, force=True)
-    node_image.described_path(artifacts).write_text(json.dumps({"id": image_id, "tag": final_tag}) + "\n")
+    described = {"id": image_id, "tag": final_tag, **(made_from(settings, artifacts) or {})}
+    node_image.described_path(artifacts).write_text(json.dumps(described) + "\n")
     log.info("%s made on the engine with %s from the build there", final_tag, ", ".join(r.name for r in built))
     if before is not None and before != image_id:
         engine.drop_if_unused(before)

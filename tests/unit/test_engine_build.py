@@ -82,7 +82,7 @@ def test_with_engine_builds_kubelet_and_kubeadm_never_come_here(tmp_path):
     assert tasks["node-image"]["targets"][1].endswith("node-image-partial.json")
     finishing = tasks["node-image-engine"]
     assert finishing["actions"] and finishing["targets"][0].endswith("/node-image.json")
-    assert any(path.endswith("kubelet.engine.json") for path in finishing["file_dep"])
+    assert not finishing.get("file_dep")  # a reup whose node image waits leaves none of them
 
 
 def test_without_engine_builds_the_node_image_is_made_here_whole():
@@ -108,3 +108,22 @@ def test_the_engine_commits_the_partial_image_s_configuration_with_the_binaries_
     assert conf["StopSignal"] == "SIGRTMIN+3"
     assert conf["Labels"]["io.kubeadm-local-cluster.role"] == "node-image"  # not the helper's "copy"
     assert conf["Labels"][image_engine.LABEL_BINARIES] == "kubelet=ab"
+
+
+def test_the_finished_image_is_made_again_when_its_partial_image_or_binaries_change(tmp_path):
+    import json
+
+    from tasks.node import image as node_image
+    from tasks.node import image_engine
+
+    (tmp_path / "cmd" / "kubeadm").mkdir(parents=True)
+    on_engine = settings("--build-kubelet", "--k8s-dir", str(tmp_path), "--build-in", "engine")
+    artifacts = ArtifactSet("v1.37.2")
+    assert image_engine.made_from(on_engine, artifacts) is None  # a reup left nothing to finish
+    engine_build.receipt_path(artifacts, "kubelet").parent.mkdir(parents=True)
+    engine_build.Receipt("kubelet", "/p", "ab", 3, "v").write(engine_build.receipt_path(artifacts, "kubelet"))
+    node_image.described_path(artifacts, partial=True).write_text(json.dumps({"id": "sha256:1", "tag": "t"}))
+    assert image_engine.made_from(on_engine, artifacts) == {"partial": "sha256:1", "binaries": {"kubelet": "ab"}}
+    engine_build.Receipt("kubelet", "/p", "cd", 3, "v").write(engine_build.receipt_path(artifacts, "kubelet"))
+    assert image_engine.made_from(on_engine, artifacts)["binaries"] == {"kubelet": "cd"}
+    assert not image_engine.finished(on_engine, artifacts)  # no finished image described yet
