@@ -89,7 +89,10 @@ def clean(settings: Settings, everything: bool = False) -> list[str]:
         removed += clean_cluster(Objects(engine, name))
     removed += node_seed.remove_all(Objects(engine, ""))
     removed += engine_build.remove_all(engine)
-    for image in engine.client.images.list(filters={"label": LABEL_ROLE}):
+    # Newest first: a node image the engine finished (source.buildIn engine) is
+    # a child of its partial image, which the engine keeps while the child exists.
+    shared = engine.client.images.list(filters={"label": LABEL_ROLE})
+    for image in sorted(shared, key=lambda image: image.attrs.get("Created", ""), reverse=True):
         if LABEL_CLUSTER not in (image.labels or {}):
             Objects(engine, "").remove_image(image.id)
             removed.append(f"image {(image.tags or [image.short_id])[0]}")
