@@ -125,6 +125,18 @@ def main() -> None:
 
     flags = ["--num-nodes", "1", "--kubernetes-version", version]
     names = Names(CLUSTER)
+
+    def measured(argv: list[str], mark: str) -> tuple[float, int, int]:
+        """ARGV counted and timed; every node must run the kubelet with MARK."""
+        bytes_file.unlink(missing_ok=True)
+        elapsed, _ = tool(*argv)
+        sent, received = counted()
+        for node in (names.master, names.worker(1)):
+            journal = engine.docker("exec", node, "journalctl", "-u", "kubelet", "--no-pager", "-o", "cat").stdout
+            if f"bench reup {mark}" not in journal:
+                sys.exit(f"{node} does not run the kubelet marked {mark!r} after {argv[0]}")
+        return elapsed, sent, received
+
     results = {}
     try:
         engine.create_namespace()
@@ -141,13 +153,7 @@ def main() -> None:
             print(f"first reup built {place}: {first:.0f} s", flush=True)
             mark = f"{place} {time.time():.0f}"
             change_kubelet(tree, mark)
-            bytes_file.unlink(missing_ok=True)
-            elapsed, _ = tool(*reup)
-            sent, received = counted()
-            for node in (names.master, names.worker(1)):
-                journal = engine.docker("exec", node, "journalctl", "-u", "kubelet", "--no-pager", "-o", "cat").stdout
-                if f"bench reup {mark}" not in journal:
-                    sys.exit(f"{node} does not run the kubelet changed for the {place} build")
+            elapsed, sent, received = measured(reup, mark)
             results[place] = (elapsed, sent, received, first)
             print(f"reup built {place}: {elapsed:.1f} s, {sent / 1e6:.2f} MB sent, {received / 1e6:.2f} MB received")
         for place in ("local", "engine"):
@@ -158,14 +164,7 @@ def main() -> None:
             mark = f"{place} up {time.time():.0f}"
             change_kubelet(tree, mark)
             tool("clean")
-            bytes_file.unlink(missing_ok=True)
-            elapsed, _ = tool(*made)
-            sent, received = counted()
-            for node in (names.master, names.worker(1)):
-                journal = engine.docker("exec", node, "journalctl", "-u", "kubelet", "--no-pager", "-o", "cat").stdout
-                if f"bench reup {mark}" not in journal:
-                    sys.exit(f"{node} does not run the kubelet changed for the {place} up")
-            results[f"up {place}"] = (elapsed, sent, received, 0)
+            results[f"up {place}"] = (*measured(made, mark), 0)
             print(f"up built {place}: {elapsed:.1f} s, {sent / 1e6:.2f} MB sent, {received / 1e6:.2f} MB received")
     finally:
         subprocess.run([sys.executable, "-m", "tasks", "clean"], cwd=REPO, capture_output=True, env=env)
