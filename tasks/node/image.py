@@ -114,6 +114,11 @@ def partial_tag(settings: Settings, artifacts: ArtifactSet) -> str:
     return f"{tag(settings, artifacts)}-partial"
 
 
+def archive_tag(settings: Settings, artifacts: ArtifactSet) -> str:
+    """The tag the archive made here carries (and `load` puts into the engine)."""
+    return partial_tag(settings, artifacts) if engine_binaries(settings) else tag(settings, artifacts)
+
+
 def described_path(artifacts: ArtifactSet, partial: bool = False) -> Path:
     """{"id", "tag"} of the node image (or of the partial one the archive holds)."""
     return artifacts.root / ("node-image-partial.json" if partial else "node-image.json")
@@ -151,7 +156,7 @@ def build_archive(settings: Settings, artifacts: ArtifactSet) -> None:
     # A built containerd and runc: a layer of their own, over Debian's files,
     # the same for every Kubernetes version that runs them (the engine keeps it once).
     built = [oci.Layer(files=containerd.node_files(runtime))] if runtime.built else []
-    named = partial_tag(settings, artifacts) if on_engine else tag(settings, artifacts)
+    named = archive_tag(settings, artifacts)
     image_id = oci.write_image(
         archive_path(artifacts),
         [named],
@@ -212,7 +217,7 @@ def load(settings: Settings, artifacts: ArtifactSet) -> None:
     # A rebuilt image takes the tag from the one before, which would stay behind
     # untagged (a gigabyte a build); it goes unless a container or snapshot uses it.
     engine = Engine.connect()
-    named = described(artifacts, partial=bool(engine_binaries(settings))).get("tag") or tag(settings, artifacts)
+    named = archive_tag(settings, artifacts)
     before = engine.image_id(named)
     engine.load_image(archive_path(artifacts), load_progress)
     if before is not None and engine.image_id(named) != before:

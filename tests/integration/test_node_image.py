@@ -51,7 +51,7 @@ class Loads:
 
     def load(self, archive) -> None:
         self.monkeypatch.setattr(node_image, "archive_path", lambda artifacts: archive)
-        self.monkeypatch.setattr(node_image, "tag", lambda settings, artifacts: TAG)
+        self.monkeypatch.setattr(node_image, "archive_tag", lambda settings, artifacts: TAG)
         node_image.load(None, None)
 
     def container(self) -> None:
