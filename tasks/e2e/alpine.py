@@ -33,7 +33,6 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tasks.build import oci
 from tasks.build.gobuild import go_env
 from tasks.console import log
 from tasks.download import fetch
@@ -173,7 +172,7 @@ def rootfs_members(root: Path, packages: dict[str, Package]) -> list[tuple[tarfi
                 entries.setdefault(relative, (_link(relative, "/bin/busybox"), None))
     # apk's own state: its database trimmed to these packages, and what was asked for.
     installed = "".join(packages[name].block + "\n" for name in PACKAGES).encode()
-    world = "".join(f"{name}\n" for name in sorted({"alpine-baselayout", "alpine-keys", "apk-tools", "busybox"}))
+    world = "alpine-baselayout\nalpine-keys\napk-tools\nbusybox\n"
     for relative, data in (("lib/apk/db/installed", installed), ("etc/apk/world", world.encode())):
         entries[relative] = (_regular(relative, data, (0, 0, 0o644), root / relative), data)
     for directory in ("lib/apk", "lib/apk/db", "etc/apk"):
@@ -275,7 +274,3 @@ def _debugfs(disk: Path, root: Path) -> None:
         raise UserError(f"debugfs could not read the Alpine disk: {err}") from None
     if not (root / "lib/apk/db/installed").is_file():
         raise UserError("the Alpine disk holds no apk database (lib/apk/db/installed)")
-
-
-def layer() -> oci.Layer:
-    return oci.Layer(tar=path())

@@ -340,8 +340,9 @@ def e2e_images(artifacts: ArtifactSet, conformance_only: bool = False) -> E2EIma
 def combine_archives(archives: list[Path], target: Path) -> None:
     """One `docker save` archive holding every image of archives, each layer once.
 
-    The test images share large layers (agnhost's base in kitten and nautilus,
-    one base under both httpd and both nginx tags): copying one combined
+    The test images share large layers (agnhost's files in agnhost, kitten and
+    nautilus, the Alpine base under kitten and nautilus, one base under both
+    httpd and both nginx tags): copying one combined
     archive into a node moves ~1 GB less than copying them one by one, and
     `ctr images import` and `docker load` read it the same way."""
     manifest: list[dict] = []

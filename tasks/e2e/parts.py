@@ -55,9 +55,8 @@ def program_path(artifacts: ArtifactSet, name: str) -> Path:
 
 
 def base_path(name: str, suite: str = SUITE) -> Path:
-    if name == "alpine":
-        return alpine.path()  # not Debian: no suite
-    return cache_dir() / "debian" / f"e2e-{name}-{suite}-r{RECIPE}.tar"
+    """Where BASES[name] lands: each kind of base says."""
+    return BASES[name].path(name, suite)
 
 
 # ---------------------------------------------------------------- the test images' programs
@@ -116,12 +115,15 @@ class DebianBase:
     variant: str = "minbase"
     hook: str = ""  # a script in images/e2e/: customize hook (minbase) or extract hook
 
+    def path(self, name: str, suite: str = SUITE) -> Path:
+        return cache_dir() / "debian" / f"e2e-{name}-{suite}-r{RECIPE}.tar"
+
     def build(self, name: str, suite: str = SUITE) -> float:
         hook = IMAGE_FILES / self.hook if self.hook else None
         return debian.rootfs(
             suite,
             list(self.packages),
-            base_path(name, suite),
+            self.path(name, suite),
             f"the {name} test image base ({suite})",
             variant=self.variant,
             extract_hook=hook if self.variant == "extract" else None,
@@ -135,6 +137,9 @@ class AlpineBase:
     on Alpine whose tests look at it (kitten's /etc/os-release)."""
 
     hook: str = ""  # none: the files are Alpine's as apk installed them
+
+    def path(self, name: str, suite: str = SUITE) -> Path:
+        return alpine.path()  # not Debian: no suite
 
     def build(self, name: str, suite: str = SUITE) -> float:
         return alpine.build().stat().st_mtime
@@ -157,5 +162,5 @@ BASES = {
 
 
 def build_base(name: str, suite: str = SUITE) -> float:
-    """BASES[name] into cache/debian/e2e-<name>-<suite>.tar."""
+    """BASES[name] into base_path(name, suite)."""
     return BASES[name].build(name, suite)
