@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tasks.build import containerd
+from tasks.build import containerd, stage0
 from tasks.e2e import busybox
 from tasks.engine import NODE_MODES, Engine, EngineError, EngineFacts
 from tasks.paths import state_dir
@@ -65,11 +65,8 @@ def run_checks(engine_connect: Callable[[], Engine] = Engine.connect) -> list[Ch
     )
     go = check_go()
     checks.append(go)
-    mmdebstrap = check_program(
-        "mmdebstrap", "builds the node base image without a registry", "apt-get install mmdebstrap"
-    )
-    checks.append(mmdebstrap)
-    checks.append(check_build_location(facts, go, mmdebstrap))
+    checks.append(check_mmdebstrap(facts))
+    checks.append(check_build_location(facts, go))
     checks.append(check_runc_build())
     checks.append(check_busybox_build())
     checks.append(check_inotify(facts))
@@ -157,14 +154,14 @@ def check_go() -> Check:
     return Check("go", OK, f"{label} at {go}")
 
 
-def check_build_location(facts: EngineFacts | None, go: Check, mmdebstrap: Check) -> Check:
+def check_build_location(facts: EngineFacts | None, go: Check) -> Check:
     """Where Kubernetes from a tree (source.k8sDir) can be built, and which suits
     this engine: on a remote one, a build here ships every binary across."""
-    go_ok, make_ok, mmdebstrap_ok = go.status == OK, bool(shutil.which("make")), mmdebstrap.status == OK
+    go_ok, make_ok = go.status == OK, bool(shutil.which("make"))
     here = [name for ok, name in ((go_ok, "go"), (make_ok, "make")) if not ok]
-    # The engine's build still wants this machine for its build image (mmdebstrap)
-    # and for fetching the tree's Go toolchain (go mod download).
-    there = [name for ok, name in ((facts, "the engine"), (go_ok, "go"), (mmdebstrap_ok, "mmdebstrap")) if not ok]
+    # The engine's build still wants this machine's go to fetch and check the
+    # tree's Go toolchain (go mod download); its build image needs nothing here.
+    there = [name for ok, name in ((facts, "the engine"), (go_ok, "go")) if not ok]
     said = [
         "here: " + ("works" if not here else "needs " + ", ".join(here)),
         "on the engine: " + ("works" if not there else "needs " + ", ".join(there)),
@@ -178,6 +175,27 @@ def check_build_location(facts: EngineFacts | None, go: Check, mmdebstrap: Check
         other = "local" if suited == "engine" else "engine"
         return Check("build location", WARN, detail, f"use --build-in {other}, or install {', '.join(missing)}")
     return Check("build location", WARN, detail, f"install {', '.join(sorted(set(here + there) - {'the engine'}))}")
+
+
+def check_mmdebstrap(facts: EngineFacts | None) -> Check:
+    """Debian bases are made here with mmdebstrap, or without it in a container
+    on the engine (stage 0), which needs the engine and its reach to the mirror."""
+    path = shutil.which("mmdebstrap")
+    if path:
+        return Check("mmdebstrap", OK, f"{path}: Debian bases are made here")
+    if facts is None:
+        return Check(
+            "mmdebstrap",
+            WARN,
+            "not found here, and no engine to make the Debian bases on",
+            "start the engine, or apt-get install mmdebstrap",
+        )
+    return Check(
+        "mmdebstrap",
+        OK,
+        f"not found here: Debian bases are made in a container on the engine ({stage0.IMAGE}, "
+        "made once from Debian's packages; the engine must reach the Debian mirror)",
+    )
 
 
 def check_program(name: str, why: str, fix: str) -> Check:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tasks import export_logs, registry
 from tasks.access import forwards, user_kubeconfig
+from tasks.build import debian_engine
 from tasks.build import engine as engine_build
 from tasks.cluster import Cluster
 from tasks.console import log
@@ -89,6 +90,7 @@ def clean(settings: Settings, everything: bool = False) -> list[str]:
         removed += clean_cluster(Objects(engine, name))
     removed += node_seed.remove_all(Objects(engine, ""))
     removed += engine_build.remove_all(engine)
+    removed += debian_engine.remove_all(engine)
     # Newest first: a node image the engine finished (source.buildIn engine) is
     # a child of its partial image, which the engine keeps while the child exists.
     shared = engine.client.images.list(filters={"label": LABEL_ROLE})

@@ -7,7 +7,10 @@ that make them.
 - gobuild.py: Go programs from the Go module proxy (wrapper modules from
   config/gomod/, `go build` with upstream's flags).
 - oci.py: image archives written by our own code, no engine, no registry.
-- debian.py: Debian root filesystems with mmdebstrap.
+- debian.py: Debian root filesystems with mmdebstrap (here, or on the engine).
+- stage0.py: without mmdebstrap here, the engine's image that runs it, made
+  from Debian's packages with Python alone.
+- debian_engine.py: mmdebstrap run in a container of that image.
 - containerd.py: the containerd and runc each Kubernetes minor's nodes run,
   built where Debian's are too old.
 - ctools.py: what the C builds (runc, busybox) need on this machine.

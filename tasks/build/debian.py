@@ -1,11 +1,15 @@
-"""Debian root filesystems made with mmdebstrap: no container registry needed."""
+"""Debian root filesystems made with mmdebstrap: no container registry needed.
+Without mmdebstrap here, mmdebstrap runs on the engine (tasks/build/debian_engine.py)."""
 
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
+from tasks.build import debian_engine
 from tasks.commands import run_logged
+from tasks.console import log
 from tasks.errors import UserError
 from tasks.paths import logs_dir, replacing
 
@@ -57,19 +61,36 @@ def rootfs(
     extra_suites: tuple[str, ...] = (),
     mirror: str | None = None,
 ) -> float:
-    """mmdebstrap a root filesystem tar of the given suite and packages; atomic."""
+    """mmdebstrap a root filesystem tar of the given suite and packages; atomic.
+
+    Here when this machine has mmdebstrap; otherwise in a container on the
+    engine (tasks/build/debian_engine.py), whose tar comes back into OUTPUT."""
     mirror = host_debian_mirror() if mirror is None else mirror
-    argv = ["mmdebstrap", f"--variant={variant}", "--include=" + ",".join(packages), *SLIM, *APT_OPTIONS]
+    here = shutil.which("mmdebstrap") is not None
+    hooks = [hook for hook in (extract_hook, customize_hook) if hook is not None]
+    where = {hook: str(hook) for hook in hooks} if here else debian_engine.hook_paths(hooks)
+    options = [f"--variant={variant}", "--include=" + ",".join(packages), *SLIM, *APT_OPTIONS]
     if extract_hook is not None:
-        argv.append(f"--extract-hook={extract_hook}")
+        options.append(f"--extract-hook={where[extract_hook]}")
     if customize_hook is not None:
-        argv.append(f"--customize-hook={customize_hook}")
+        options.append(f"--customize-hook={where[customize_hook]}")
     if extra_suites:
         # Packages named pkg/suite come from the extra suites; all else from suite.
-        argv.append(f'--aptopt=APT::Default-Release "{suite}"')
+        options.append(f'--aptopt=APT::Default-Release "{suite}"')
     if extra_suites and not mirror:
         raise UserError("packages from more than one Debian suite need a mirror: set node.debianMirror")
     sources = [f"deb {mirror} {name} main" for name in (suite, *extra_suites)] if mirror else []
+    log_file = logs_dir() / f"{output.stem}.log"
     # mmdebstrap tells the output format by the name: keep .tar on the partial.
     with replacing(output, suffix=".tar") as partial:
-        return run_logged([*argv, suite, str(partial), *sources], logs_dir() / f"{output.stem}.log", f"making {what}")
+        if here:
+            return run_logged(["mmdebstrap", *options, suite, str(partial), *sources], log_file, f"making {what}")
+        log.info("no mmdebstrap here: making %s in a container on the engine", what)
+        return debian_engine.run_mmdebstrap(
+            [*options, suite, debian_engine.OUTPUT_IN_CONTAINER, *sources],
+            hooks,
+            partial,
+            log_file,
+            f"making {what} on the engine",
+            mirror,
+        )

@@ -8,8 +8,6 @@ from tasks.engine import EngineFacts
 
 OK_GO = doctor.Check("go", doctor.OK, "go1.26 at /usr/local/go/bin/go")
 NO_GO = doctor.Check("go", doctor.WARN, "not found")
-OK_MMDEBSTRAP = doctor.Check("mmdebstrap", doctor.OK, "/usr/bin/mmdebstrap")
-NO_MMDEBSTRAP = doctor.Check("mmdebstrap", doctor.WARN, "not found")
 
 
 def facts(local: bool) -> EngineFacts:
@@ -24,31 +22,38 @@ def with_make(monkeypatch):
 
 
 def test_local_engine_suits_a_build_here(with_make):
-    check = doctor.check_build_location(facts(local=True), OK_GO, OK_MMDEBSTRAP)
+    check = doctor.check_build_location(facts(local=True), OK_GO)
     assert check.status == doctor.OK
     assert check.detail.startswith("source.buildIn local suits this engine")
     assert "here: works" in check.detail and "on the engine: works" in check.detail
 
 
 def test_remote_engine_suits_a_build_there(with_make):
-    check = doctor.check_build_location(facts(local=False), OK_GO, OK_MMDEBSTRAP)
+    check = doctor.check_build_location(facts(local=False), OK_GO)
     assert check.status == doctor.OK and check.detail.startswith("source.buildIn engine suits this engine")
 
 
-def test_remote_engine_without_mmdebstrap_here_points_at_the_local_build(with_make):
-    check = doctor.check_build_location(facts(local=False), OK_GO, NO_MMDEBSTRAP)
-    assert check.status == doctor.WARN
-    assert "on the engine: needs mmdebstrap" in check.detail and "here: works" in check.detail
-    assert check.fix == "use --build-in local, or install mmdebstrap"
+def test_remote_engine_needs_no_mmdebstrap_here_for_its_build(with_make, monkeypatch):
+    monkeypatch.setattr(doctor.shutil, "which", lambda name: None if name == "mmdebstrap" else "/usr/bin/" + name)
+    check = doctor.check_build_location(facts(local=False), OK_GO)
+    assert check.status == doctor.OK and "on the engine: works" in check.detail
+    mmdebstrap = doctor.check_mmdebstrap(facts(local=False))
+    assert mmdebstrap.status == doctor.OK and "made in a container on the engine" in mmdebstrap.detail
+
+
+def test_without_mmdebstrap_or_engine_the_debian_bases_cannot_be_made(monkeypatch):
+    monkeypatch.setattr(doctor.shutil, "which", lambda name: None)
+    check = doctor.check_mmdebstrap(None)
+    assert check.status == doctor.WARN and check.fix == "start the engine, or apt-get install mmdebstrap"
 
 
 def test_without_go_neither_works_and_the_fix_names_it(with_make):
-    check = doctor.check_build_location(facts(local=True), NO_GO, OK_MMDEBSTRAP)
+    check = doctor.check_build_location(facts(local=True), NO_GO)
     assert check.status == doctor.WARN
     assert "here: needs go" in check.detail and "on the engine: needs go" in check.detail
     assert check.fix == "install go"
 
 
 def test_without_an_engine_only_here_is_said_to_work(with_make):
-    check = doctor.check_build_location(None, OK_GO, OK_MMDEBSTRAP)
+    check = doctor.check_build_location(None, OK_GO)
     assert check.status == doctor.OK and "on the engine: needs the engine" in check.detail
