@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tasks.build import containerd, stage0
+from tasks.build import containerd, go_engine, stage0
 from tasks.e2e import busybox
 from tasks.engine import NODE_MODES, Engine, EngineError, EngineFacts
 from tasks.paths import state_dir
@@ -63,7 +63,7 @@ def run_checks(engine_connect: Callable[[], Engine] = Engine.connect) -> list[Ch
             why="source builds keep about 15 GiB of Go build cache",
         )
     )
-    go = check_go()
+    go = check_go(facts)
     checks.append(go)
     checks.append(check_mmdebstrap(facts))
     checks.append(check_build_location(facts, go))
@@ -135,11 +135,20 @@ def check_free_space(name: str, path: Path, warn_below: int, fail_below: int, wh
     return Check(name, OK, detail)
 
 
-def check_go() -> Check:
+def check_go(facts: EngineFacts | None) -> Check:
+    """go here builds everything here; without it, Go builds run on the engine
+    (tasks/build/go_engine.py), but a tree built here (source.buildIn local) needs it."""
     go = shutil.which("go")
-    fix = "install Go 1.24 or newer (needed only to build Kubernetes from source)"
+    fix = "install Go 1.24 or newer"
+    if not go and facts is None:
+        return Check("go", WARN, "not found here, and no engine to build on", f"start the engine, or {fix}")
     if not go:
-        return Check("go", WARN, "not found", fix)
+        return Check(
+            "go",
+            OK,
+            f"not found here: Go builds run in a container on the engine (Go {go_engine.GO_VERSION}); "
+            "a Kubernetes tree is built there too (source.buildIn engine)",
+        )
     try:
         out = subprocess.run([go, "version"], capture_output=True, text=True, timeout=30).stdout
     except (OSError, subprocess.SubprocessError) as err:
@@ -157,11 +166,10 @@ def check_go() -> Check:
 def check_build_location(facts: EngineFacts | None, go: Check) -> Check:
     """Where Kubernetes from a tree (source.k8sDir) can be built, and which suits
     this engine: on a remote one, a build here ships every binary across."""
-    go_ok, make_ok = go.status == OK, bool(shutil.which("make"))
+    go_ok, make_ok = bool(shutil.which("go")) and go.status == OK, bool(shutil.which("make"))
     here = [name for ok, name in ((go_ok, "go"), (make_ok, "make")) if not ok]
-    # The engine's build still wants this machine's go to fetch and check the
-    # tree's Go toolchain (go mod download); its build image needs nothing here.
-    there = [name for ok, name in ((facts, "the engine"), (go_ok, "go")) if not ok]
+    # The engine's build needs nothing here: its image, toolchain and tree go there.
+    there = [] if facts is not None else ["the engine"]
     said = [
         "here: " + ("works" if not here else "needs " + ", ".join(here)),
         "on the engine: " + ("works" if not there else "needs " + ", ".join(there)),

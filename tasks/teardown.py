@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tasks import export_logs, registry
 from tasks.access import forwards, user_kubeconfig
-from tasks.build import debian_engine
+from tasks.build import debian_engine, go_engine
 from tasks.build import engine as engine_build
 from tasks.cluster import Cluster
 from tasks.console import log
@@ -89,6 +89,7 @@ def clean(settings: Settings, everything: bool = False) -> list[str]:
     for name in cluster_names(engine):
         removed += clean_cluster(Objects(engine, name))
     removed += node_seed.remove_all(Objects(engine, ""))
+    removed += go_engine.remove_all(engine)  # first: it holds the build cache volume
     removed += engine_build.remove_all(engine)
     removed += debian_engine.remove_all(engine)
     # Newest first: a node image the engine finished (source.buildIn engine) is

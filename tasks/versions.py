@@ -9,7 +9,6 @@ from pathlib import Path
 
 import requests
 
-from tasks.commands import capture
 from tasks.console import log
 from tasks.errors import UserError
 from tasks.paths import cache_dir
@@ -89,5 +88,7 @@ def _from_release_site() -> str:
 
 def _from_module_proxy() -> str:
     """the Go module proxy"""
-    listed = capture(["go", "list", "-m", "-versions", "k8s.io/kubernetes"], env={"GOFLAGS": "-mod=mod"}, timeout=60)
-    return newest_stable(listed.split()[1:])
+    from tasks.build import gobuild
+    from tasks.paths import cache_dir
+
+    return newest_stable(gobuild.module_versions("k8s.io/kubernetes", cache_dir()))

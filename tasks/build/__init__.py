@@ -11,6 +11,9 @@ that make them.
 - stage0.py: without mmdebstrap here, the engine's image that runs it, made
   from Debian's packages with Python alone.
 - debian_engine.py: mmdebstrap run in a container of that image.
+- goproxy.py: without go here, the Go module proxy read with Python (go mod
+  download's facts, checked against the checksum database).
+- go_engine.py: without go here, go commands run in a container on the engine.
 - containerd.py: the containerd and runc each Kubernetes minor's nodes run,
   built where Debian's are too old.
 - ctools.py: what the C builds (runc, busybox) need on this machine.

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import shlex
 import socket
 from dataclasses import dataclass
@@ -166,9 +167,11 @@ GO_MODULE_SETTINGS = ("GOPROXY", "GOSUMDB", "GONOSUMDB", "GOPRIVATE", "GONOPROXY
 def build_environment(goroot: str, architecture: str, version: str, tree: Path) -> dict[str, str]:
     from tasks.commands import capture
 
-    module_settings = dict(
-        zip(GO_MODULE_SETTINGS, capture(["go", "env", *GO_MODULE_SETTINGS]).splitlines(), strict=False)
-    )
+    if gobuild.go_here():
+        said = capture(["go", "env", *GO_MODULE_SETTINGS]).splitlines()
+        module_settings = dict(zip(GO_MODULE_SETTINGS, said, strict=False))
+    else:  # no go here: the environment's, as go itself would take them
+        module_settings = {key: os.environ.get(key, "") for key in GO_MODULE_SETTINGS}
     env = {
         "PATH": f"{goroot}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         "GOTOOLCHAIN": "local",  # the tree's own version is the one there: never fetch another

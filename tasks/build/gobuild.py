@@ -12,6 +12,7 @@ from string import Template
 
 from plumbum.commands.processes import ProcessTimedOut
 
+from tasks.build import goproxy
 from tasks.build.oci import ARCHITECTURES
 from tasks.commands import capture, run_logged
 from tasks.console import CONSOLE
@@ -48,8 +49,35 @@ def go_env(module_dir: Path | None = None) -> dict[str, str]:
     }
 
 
+def go_here() -> bool:
+    """Is there a `go` on this machine? Without one, module facts come from
+    the proxy through Python (goproxy.py) and go commands run on the engine
+    (go_engine.py)."""
+    return shutil.which("go") is not None
+
+
+def run_go(argv: list[str], log_file: Path, what: str, env: dict[str, str], cwd: Path, on_line=None) -> float:
+    """A long go command (build, tidy, test -c) in module directory CWD: here, or on the engine."""
+    if go_here():
+        return run_logged(argv, log_file, what, env=env, cwd=cwd, on_line=on_line)
+    from tasks.build import go_engine
+
+    return go_engine.run(argv, log_file, what, env, cwd, on_line)
+
+
+def capture_go(argv: list[str], env: dict[str, str], cwd: Path, timeout: float = 300) -> str:
+    """A short go command's standard output (go list ...): here, or on the engine."""
+    if go_here():
+        return capture(argv, env=env, cwd=cwd, timeout=timeout)
+    from tasks.build import go_engine
+
+    return go_engine.capture(argv, env, cwd)
+
+
 def module_facts(module: str, version: str, workdir: Path) -> dict:
     """What `go mod download -json` says of module@version (paths of its go.mod and .info)."""
+    if not go_here():
+        return goproxy.Proxy().facts(module, version)
     workdir.mkdir(parents=True, exist_ok=True)
     out = capture(["go", "mod", "download", "-json", f"{module}@{version}"], env=go_env(), cwd=workdir)
     facts = json.loads(out)
@@ -59,6 +87,8 @@ def module_facts(module: str, version: str, workdir: Path) -> dict:
 
 
 def module_versions(module: str, workdir: Path) -> list[str]:
+    if not go_here():
+        return goproxy.Proxy().versions(module)
     workdir.mkdir(parents=True, exist_ok=True)
     return capture(["go", "list", "-m", "-versions", module], env=go_env(), cwd=workdir).split()[1:]
 
@@ -100,7 +130,7 @@ def write_module(module_dir: Path, template: str, values: dict[str, str], source
 
 
 def tidy(module_dir: Path, log_file: Path, what: str) -> float:
-    return run_logged(["go", "mod", "tidy"], log_file, f"resolving the modules of {what}", env=go_env(), cwd=module_dir)
+    return run_go(["go", "mod", "tidy"], log_file, f"resolving the modules of {what}", go_env(), module_dir)
 
 
 def build(
@@ -121,7 +151,7 @@ def build(
     count = PackageCount(package_total(module_dir, package, tag_flags, environment))
     with replacing(output) as partial:
         argv = ["go", "build", "-v", "-trimpath", "-ldflags", ldflags, "-o", str(partial), *tag_flags, package]
-        return run_logged(argv, log_file, f"building {what}", env=environment, cwd=module_dir, on_line=count)
+        return run_go(argv, log_file, f"building {what}", environment, module_dir, on_line=count)
 
 
 def package_total(
@@ -131,7 +161,7 @@ def package_total(
     when go cannot say (the build then says why). With a warm module cache
     `go list -deps` takes 0.3 s for kubeadm, 0.8 s for kube-apiserver."""
     try:
-        listed = capture(["go", "list", "-deps", *tag_flags, package], env=env or go_env(), cwd=module_dir, timeout=60)
+        listed = capture_go(["go", "list", "-deps", *tag_flags, package], env or go_env(), module_dir, timeout=60)
     except (UserError, ProcessTimedOut):
         return None
     return len(listed.split()) or None

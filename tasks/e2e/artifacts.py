@@ -33,7 +33,7 @@ from typing import NamedTuple
 
 from tasks.build import gobuild, oci
 from tasks.build.artifacts import ArtifactSet, check_version
-from tasks.commands import capture, run_logged
+from tasks.commands import capture
 from tasks.e2e import busybox, needs
 from tasks.e2e.parts import (
     IMAGE_FILES,
@@ -97,7 +97,7 @@ def prepare_e2e_module(artifacts: ArtifactSet) -> None:
     # tidy keeps no checksums for e2e.test's test-only imports; listing them
     # records them now (GOFLAGS=-mod=mod), so the build leaves go.sum as it is
     # (go.sum stays a stable file_dep for doit).
-    capture(["go", "list", "-test", "-deps", E2E_PACKAGE], env=gobuild.go_env(), cwd=module_dir)
+    gobuild.capture_go(["go", "list", "-test", "-deps", E2E_PACKAGE], gobuild.go_env(), module_dir)
     build_date = json.loads(Path(facts["Info"]).read_text()).get("Time", "1970-01-01T00:00:00Z")
     (module_dir / "build-date").write_text(build_date.replace(".000Z", "Z") + "\n")
 
@@ -123,12 +123,8 @@ def build_e2e_test(artifacts: ArtifactSet) -> float:
             str(partial),
             E2E_PACKAGE,
         ]
-        seconds = run_logged(
-            argv,
-            artifacts.log("e2e.test"),
-            f"building e2e.test {artifacts.version}",
-            env=gobuild.go_env(),
-            cwd=module_dir,
+        seconds = gobuild.run_go(
+            argv, artifacts.log("e2e.test"), f"building e2e.test {artifacts.version}", gobuild.go_env(), module_dir
         )
     check_version(artifacts, "e2e.test")  # `e2e.test --version` prints the version
     return seconds
@@ -136,8 +132,8 @@ def build_e2e_test(artifacts: ArtifactSet) -> float:
 
 def ginkgo_version(artifacts: ArtifactSet) -> str:
     """The ginkgo module version the e2e module resolves (what k8s.io/kubernetes requires)."""
-    out = capture(
-        ["go", "list", "-m", "-f", "{{.Version}}", GINKGO_MODULE], env=gobuild.go_env(), cwd=e2e_module_dir(artifacts)
+    out = gobuild.capture_go(
+        ["go", "list", "-m", "-f", "{{.Version}}", GINKGO_MODULE], gobuild.go_env(), e2e_module_dir(artifacts)
     )
     return out.strip()
 

@@ -47,11 +47,15 @@ def test_without_mmdebstrap_or_engine_the_debian_bases_cannot_be_made(monkeypatc
     assert check.status == doctor.WARN and check.fix == "start the engine, or apt-get install mmdebstrap"
 
 
-def test_without_go_neither_works_and_the_fix_names_it(with_make):
-    check = doctor.check_build_location(facts(local=True), NO_GO)
+def test_without_go_here_the_engine_still_builds(monkeypatch):
+    monkeypatch.setattr(doctor.shutil, "which", lambda name: "/usr/bin/make" if name == "make" else None)
+    go = doctor.check_go(facts(local=True))
+    assert go.status == doctor.OK and "Go builds run in a container on the engine" in go.detail
+    check = doctor.check_build_location(facts(local=True), go)
     assert check.status == doctor.WARN
-    assert "here: needs go" in check.detail and "on the engine: needs go" in check.detail
-    assert check.fix == "install go"
+    assert "here: needs go" in check.detail and "on the engine: works" in check.detail
+    assert check.fix == "use --build-in engine, or install go"
+    assert doctor.check_go(None).status == doctor.WARN
 
 
 def test_without_an_engine_only_here_is_said_to_work(with_make):

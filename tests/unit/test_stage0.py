@@ -1,7 +1,7 @@
 """Stage 0 (tasks/build/stage0.py): the Debian index read, the packages a tree
 that runs mmdebstrap needs, and the tree made from .debs, with Python alone.
 The .debs here are written by the test (ar + data.tar.xz), as dpkg-deb lays
-them out; the real mirror and engine are tests/integration/test_stage0.py's."""
+them out; the real mirror and engine are tests/integration/test_python_only_client.py's."""
 
 import io
 import lzma

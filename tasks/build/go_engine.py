@@ -1,0 +1,262 @@
+"""`go` on the engine, for a client without it (#13 item 5): the Go module
+builds (wrapper modules of config/gomod/, our own programs) run in one
+container there, and what they make comes back into the cache here, where
+the image archives are made.
+
+- The container `kubeadm-local-cluster-go` runs the build image
+  (tasks/build/engine.py: the nodes' Debian with make and a C compiler) and
+  shares the build cache volume: GOCACHE and GOMODCACHE persist, so a second
+  build is as incremental as here.
+- The Go is GO_VERSION, golang.org/toolchain from the Go module proxy, read
+  and checked by tasks/build/goproxy.py and sent once into that volume; a
+  module that asks for a newer Go gets it as `go` does (GOTOOLCHAIN=auto, in
+  the container, through the same proxy).
+- Each command gets the module directory as it is here (a few files; the
+  flannel module carries flannel's source) at the same path, `-o` is
+  written in the container and fetched, and go.mod and go.sum come back
+  (`go mod tidy` writes them).
+The container is kept between runs (like the tree build containers);
+`clean --all` removes it."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shlex
+import shutil
+import ssl
+import tarfile
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import requests
+from docker.errors import APIError, NotFound
+
+from tasks.build import engine as engine_build
+from tasks.build.oci import ARCHITECTURES
+from tasks.console import CONSOLE, log
+from tasks.engine import LABEL_ROLE, EngineError, _short
+from tasks.errors import UserError
+
+CONTAINER = "kubeadm-local-cluster-go"
+ROLE = "go-build"
+GO_VERSION = "1.26.8"  # the Go this project is developed with (FIELD-NOTES); modules may ask for newer
+OUT = "/out"
+MODULE_SETTINGS = ("GOPROXY", "GOSUMDB", "GONOSUMDB", "GOPRIVATE", "GONOPROXY", "GOINSECURE")
+CA_BUNDLE = "/etc/ssl/client-ca-bundle.crt"
+BACK = ("go.mod", "go.sum")  # what a go command may change in the module directory
+
+
+def available_here() -> bool:
+    return shutil.which("go") is not None
+
+
+class _Session:
+    """The engine, the container and its Go, made ready once per process."""
+
+    def __init__(self):
+        from tasks.engine import Engine
+        from tasks.objects import Objects
+
+        self.objects = Objects(Engine.connect(), "")
+        facts = self.objects.engine.facts()
+        self.architecture = ARCHITECTURES.get(facts.architecture, facts.architecture)
+        engine_build.ensure_image(self.objects.engine)
+        self.ca_bundle = _ensure_container(self.objects)
+        self.goroot = engine_build.ensure_toolchain(self.objects, CONTAINER, GO_VERSION, self.architecture)
+
+
+_session: _Session | None = None
+
+
+def session() -> _Session:
+    global _session
+    if _session is None:
+        log.info("no go here: Go builds run in %s on the engine", CONTAINER)
+        _session = _Session()
+    return _session
+
+
+def _ensure_container(objects) -> bool:
+    """The container, running, with this machine's CA bundle (False: none found here)."""
+    api = objects.client.api
+    try:
+        state = api.inspect_container(CONTAINER)
+    except NotFound:
+        state = None
+    if state is not None and (state["Config"].get("Labels") or {}).get(LABEL_ROLE) != ROLE:
+        raise EngineError(f"a container named {CONTAINER} exists that is not ours: left as it is")
+    if state is not None and state["Config"]["Image"] != engine_build.IMAGE:
+        api.remove_container(CONTAINER, force=True)  # made from an older build image
+        state = None
+    if state is None:
+        try:
+            api.create_volume(engine_build.CACHE_VOLUME, labels={LABEL_ROLE: engine_build.ROLES["cache"]})
+            api.create_container(
+                engine_build.IMAGE,
+                name=CONTAINER,
+                entrypoint=["sleep", "infinity"],
+                labels={LABEL_ROLE: ROLE},
+                host_config=objects.engine.host_config(
+                    binds={engine_build.CACHE_VOLUME: {"bind": engine_build.CACHE, "mode": "rw"}}, init=True
+                ),
+            )
+        except APIError as err:
+            raise EngineError(f"cannot create {CONTAINER}: {_short(str(err))}") from None
+    if not (state or {}).get("State", {}).get("Running"):
+        objects.start_container(CONTAINER)
+    bundle = client_ca_bundle()
+    if bundle is not None:
+        objects.put_files(CONTAINER, "/etc/ssl", {CA_BUNDLE.rpartition("/")[2]: bundle.read_bytes()})
+    return bundle is not None
+
+
+def client_ca_bundle() -> Path | None:
+    """The certificates this machine trusts (Python's, as requests uses them).
+    The container trusts them too: behind a TLS-inspecting proxy, as on a
+    company network (or our sandbox), the proxy's CA is only in there."""
+    candidates = [os.environ.get("SSL_CERT_FILE"), os.environ.get("REQUESTS_CA_BUNDLE")]
+    candidates += [ssl.get_default_verify_paths().cafile, requests.certs.where()]
+    return next((Path(c) for c in candidates if c and Path(c).is_file()), None)
+
+
+def environment(ready: _Session, env: Mapping[str, str]) -> dict[str, str]:
+    """The go command's environment there: the caller's (go_env), for the
+    engine's architecture, the caches in the volume, this machine's module settings."""
+    return {
+        **{key: os.environ[key] for key in MODULE_SETTINGS if os.environ.get(key)},
+        **env,
+        "GOARCH": ready.architecture,
+        "PATH": f"{ready.goroot}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "GOCACHE": f"{engine_build.CACHE}/go-build",
+        "GOMODCACHE": f"{engine_build.CACHE}/mod",
+        "HOME": "/root",
+        **({"SSL_CERT_FILE": CA_BUNDLE} if ready.ca_bundle else {}),
+    }
+
+
+def _module_archive(module_dir: Path) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        tar.add(module_dir, arcname=module_dir.name)
+    return buffer.getvalue()
+
+
+def _outputs(argv: Sequence[str]) -> tuple[list[str], dict[str, Path]]:
+    """argv with each `-o PATH` pointed into OUT; {path there: path here}."""
+    out, wanted = list(argv), {}
+    for index, word in enumerate(out[:-1]):
+        if word == "-o":
+            here = Path(out[index + 1])
+            there = f"{OUT}/{here.name}"
+            out[index + 1], wanted[there] = there, here
+    return out, wanted
+
+
+def _exec(ready: _Session, argv: Sequence[str], cwd: Path, env: Mapping[str, str], on_out, on_err) -> int:
+    """argv in CWD in the container; stdout and stderr to their callbacks as they come."""
+    api = ready.objects.client.api
+    script = f'rm -rf {OUT} && mkdir -p {OUT} && cd {shlex.quote(str(cwd))} && exec "$@"'
+    full = ["timeout", "--kill-after=5", str(engine_build.BUILD_DEADLINE), "sh", "-c", script, "sh", *argv]
+    try:
+        exec_id = api.exec_create(CONTAINER, full, environment=environment(ready, env))["Id"]
+        for stdout, stderr in api.exec_start(exec_id, stream=True, demux=True):
+            if stdout:
+                on_out(stdout.decode(errors="replace"))
+            if stderr:
+                on_err(stderr.decode(errors="replace"))
+        code = api.exec_inspect(exec_id).get("ExitCode")
+    except APIError as err:
+        raise EngineError(f"cannot run {argv[0]} in {CONTAINER}: {_short(str(err))}") from None
+    return -1 if code is None else int(code)
+
+
+def _put_module(ready: _Session, module_dir: Path) -> None:
+    parent = shlex.quote(str(module_dir.parent))
+    done = ready.objects.exec(CONTAINER, ["sh", "-c", f"mkdir -p {parent} && rm -rf {shlex.quote(str(module_dir))}"])
+    if done.exit_code != 0:
+        raise EngineError(f"cannot make {module_dir} in {CONTAINER}: {done.output.strip()[-200:]}")
+    ready.objects.put_archive(CONTAINER, str(module_dir.parent), io.BytesIO(_module_archive(module_dir)))
+
+
+def _take_back(ready: _Session, module_dir: Path, wanted: dict[str, Path]) -> None:
+    for name in BACK:
+        here = module_dir / name
+        with contextlib.suppress(NotFound, APIError):
+            data = ready.objects.get_file(CONTAINER, str(here))
+            if not here.exists() or here.read_bytes() != data:
+                here.write_bytes(data)  # only on a change: go.sum is a file_dep of later steps
+    for there, here in wanted.items():
+        try:
+            data = ready.objects.get_file(CONTAINER, there)
+        except (NotFound, APIError) as err:
+            raise EngineError(f"{there} in {CONTAINER}: {_short(str(err))}") from None
+        here.write_bytes(data)
+        here.chmod(0o755)
+
+
+def run(
+    argv: Sequence[str],
+    log_file: Path,
+    what: str,
+    env: Mapping[str, str],
+    cwd: Path,
+    on_line: Callable[[str], bool] | None = None,
+) -> float:
+    """As tasks.commands.run_logged, with the go command run on the engine."""
+    ready = session()
+    started = time.monotonic()
+    _put_module(ready, cwd)
+    argv, wanted = _outputs(argv)
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    tail: deque[str] = deque(maxlen=30)
+    pending = [""]
+    with open(log_file, "w", encoding="utf-8") as out:
+        out.write(f"$ {shlex.join(argv)}  (on the engine, in {CONTAINER})\n")
+
+        def take(text: str) -> None:
+            out.write(text)
+            pending[0] += text
+            *lines, pending[0] = pending[0].split("\n")
+            for line in lines:
+                if not (on_line and on_line(line)):
+                    tail.append(line)
+                if CONSOLE.verbosity >= 2:
+                    CONSOLE.emit("    " + line)
+
+        code = _exec(ready, argv, cwd, env, take, take)
+    if code != 0:
+        if CONSOLE.verbosity < 2:
+            CONSOLE.emit(f"--- last {len(tail)} lines of {log_file}", stream=None)
+            for line in tail:
+                CONSOLE.emit("    " + line)
+        raise UserError(f"{what} failed on the engine (exit {code}); full log: {log_file}")
+    _take_back(ready, cwd, wanted)
+    return time.monotonic() - started
+
+
+def capture(argv: Sequence[str], env: Mapping[str, str], cwd: Path) -> str:
+    """As tasks.commands.capture, with the go command run on the engine."""
+    ready = session()
+    _put_module(ready, cwd)
+    out: list[str] = []
+    err: list[str] = []
+    code = _exec(ready, argv, cwd, env, out.append, err.append)
+    if code != 0:
+        detail = " ".join("".join(err or out).split())[-400:]
+        raise UserError(f"`{shlex.join(argv)}` failed on the engine (exit {code}): {detail}")
+    _take_back(ready, cwd, {})
+    return "".join(out)
+
+
+def remove_all(engine) -> list[str]:
+    """`clean --all`: the Go container (the cache volume and image go with the engine builds')."""
+    api = engine.client.api
+    try:
+        api.remove_container(CONTAINER, force=True)
+    except NotFound:
+        return []
+    return [f"container {CONTAINER}"]

@@ -1,0 +1,43 @@
+"""go commands on the engine when this machine has no go (tasks/build/go_engine.py):
+the argv rewritten for the container, and gobuild's choice of where to run.
+The real container is tests/integration/test_python_only_client.py's."""
+
+from pathlib import Path
+
+from tasks.build import go_engine, gobuild
+
+
+def test_outputs_are_written_in_the_container_and_named_for_the_way_back():
+    argv, wanted = go_engine._outputs(["go", "build", "-v", "-o", "/cache/bin/.kubelet.partial", "./cmd/kubelet"])
+    assert argv == ["go", "build", "-v", "-o", "/out/.kubelet.partial", "./cmd/kubelet"]
+    assert wanted == {"/out/.kubelet.partial": Path("/cache/bin/.kubelet.partial")}
+
+
+def test_without_go_here_gobuild_runs_go_on_the_engine_and_reads_the_proxy_with_python(tmp_path, monkeypatch):
+    ran, asked = [], []
+
+    def fake_run(argv, log_file, what, env, cwd, on_line=None):  # a fake: the engine is the integration test's
+        ran.append((argv, what, env["CGO_ENABLED"], cwd))
+        if "-o" in argv:
+            Path(argv[argv.index("-o") + 1]).write_bytes(b"built")
+        return 1.0
+
+    class FakeProxy:  # a fake: the module proxy is the integration test's
+        def facts(self, module, version):
+            asked.append((module, version))
+            return {"GoMod": "go.mod"}
+
+    monkeypatch.setattr(gobuild.shutil, "which", lambda name: None)
+    monkeypatch.setattr(go_engine, "run", fake_run)
+    monkeypatch.setattr(gobuild.goproxy, "Proxy", FakeProxy)
+    monkeypatch.setattr(gobuild, "package_total", lambda *args: None)
+    gobuild.build(tmp_path, ".", tmp_path / "pause", tmp_path / "log", "pause")
+    gobuild.tidy(tmp_path, tmp_path / "log", "pause")
+    assert (tmp_path / "pause").read_bytes() == b"built"
+    assert [(argv[:2], what) for argv, what, _, _ in ran] == [
+        (["go", "build"], "building pause"),
+        (["go", "mod"], "resolving the modules of pause"),
+    ]
+    assert {cgo for _, _, cgo, _ in ran} == {"0"} and {cwd for *_, cwd in ran} == {tmp_path}
+    assert gobuild.module_facts("k8s.io/kubernetes", "v1.37.2", tmp_path) == {"GoMod": "go.mod"}
+    assert asked == [("k8s.io/kubernetes", "v1.37.2")]
