@@ -67,8 +67,8 @@ def run_checks(engine_connect: Callable[[], Engine] = Engine.connect) -> list[Ch
     checks.append(go)
     checks.append(check_mmdebstrap(facts))
     checks.append(check_build_location(facts, go))
-    checks.append(check_runc_build())
-    checks.append(check_busybox_build())
+    checks.append(check_runc_build(facts))
+    checks.append(check_busybox_build(facts))
     checks.append(check_inotify(facts))
     return checks
 
@@ -213,28 +213,35 @@ def check_program(name: str, why: str, fix: str) -> Check:
     return Check(name, WARN, f"not found ({why})", fix)
 
 
-def _build_check(name: str, problem: str | None, ok: str, why: str, fix: str) -> Check:
-    """A C build's tools: OK, or what is missing and why it is needed."""
-    return Check(name, OK, ok) if problem is None else Check(name, WARN, f"{problem} ({why})", fix)
+def _build_check(name: str, problem: str | None, ok: str, why: str, fix: str, facts: EngineFacts | None) -> Check:
+    """A C build's tools: here, or else the build image on the engine has
+    them (tasks/build/go_engine.py); without either, what is missing and why."""
+    if problem is None:
+        return Check(name, OK, ok)
+    if facts is not None:
+        return Check(name, OK, f"{problem} here: built in a container on the engine ({why})")
+    return Check(name, WARN, f"{problem} ({why})", fix)
 
 
-def check_runc_build() -> Check:
+def check_runc_build(facts: EngineFacts | None) -> Check:
     return _build_check(
         "runc build",
         containerd.runc_build_problem(),
         "a C compiler and static libseccomp",
         f"runc for the nodes of Kubernetes {containerd.runc_built_from()} is built with cgo and libseccomp",
         containerd.RUNC_BUILD_TOOLS,
+        facts,
     )
 
 
-def check_busybox_build() -> Check:
+def check_busybox_build(facts: EngineFacts | None) -> Check:
     return _build_check(
         "busybox build",
         busybox.build_problem(),
         "a C compiler, make and a static C library",
         f"the busybox test image's busybox {busybox.VERSION} is built from source",
         busybox.BUILD_TOOLS,
+        facts,
     )
 
 

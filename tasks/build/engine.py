@@ -34,8 +34,12 @@ from tasks.errors import UserError
 from tasks.paths import cache_dir
 
 SUITE = "trixie"  # the nodes' (tasks/node/image.py base_suite): a cgo kubelet links their libc
-PACKAGES = ["make", "gcc", "libc6-dev", "unzip", "rsync", "findutils", "gzip", "ca-certificates"]
-RECIPE = "1"
+# libseccomp-dev and pkg-config: runc (cgo, static libseccomp) is built here when this machine cannot.
+PACKAGES = [
+    *("make", "gcc", "libc6-dev", "unzip", "rsync", "findutils", "gzip", "ca-certificates"),
+    *("libseccomp-dev", "pkg-config"),
+]
+RECIPE = "2"
 IMAGE = f"kubeadm-local-cluster/build:{SUITE}-r{RECIPE}"
 CACHE_VOLUME = "kubeadm-local-cluster-build-cache"
 ROLES = {"image": "build-image", "container": "build", "source": "build-source", "cache": "build-cache"}

@@ -1,7 +1,8 @@
 """`go` on the engine, for a client without it (#13 item 5): the Go module
 builds (wrapper modules of config/gomod/, our own programs) run in one
 container there, and what they make comes back into the cache here, where
-the image archives are made.
+the image archives are made. The C builds (runc's cgo, busybox) run there
+too when this machine lacks their tools: the build image has them.
 
 - The container `kubeadm-local-cluster-go` runs the build image
   (tasks/build/engine.py: the nodes' Debian with make and a C compiler) and
@@ -182,13 +183,14 @@ def _put_module(ready: _Session, module_dir: Path) -> None:
     ready.objects.put_archive(CONTAINER, str(module_dir.parent), io.BytesIO(_module_archive(module_dir)))
 
 
-def _take_back(ready: _Session, module_dir: Path, wanted: dict[str, Path]) -> None:
-    for name in BACK:
+def _take_back(ready: _Session, module_dir: Path, wanted: dict[str, Path], back: Sequence[str] = BACK) -> None:
+    for name in back:
         here = module_dir / name
         with contextlib.suppress(NotFound, APIError):
             data = ready.objects.get_file(CONTAINER, str(here))
             if not here.exists() or here.read_bytes() != data:
                 here.write_bytes(data)  # only on a change: go.sum is a file_dep of later steps
+                here.chmod(0o755 if data.startswith(b"\x7fELF") else 0o644)
     for there, here in wanted.items():
         try:
             data = ready.objects.get_file(CONTAINER, there)
@@ -205,8 +207,11 @@ def run(
     env: Mapping[str, str],
     cwd: Path,
     on_line: Callable[[str], bool] | None = None,
+    back: Sequence[str] = BACK,
 ) -> float:
-    """As tasks.commands.run_logged, with the go command run on the engine."""
+    """As tasks.commands.run_logged, with the command (go, or make for a C
+    build) run on the engine in a copy of CWD; BACK: the files of CWD it
+    writes that come back here, with each `-o` output."""
     ready = session()
     started = time.monotonic()
     _put_module(ready, cwd)
@@ -234,7 +239,7 @@ def run(
             for line in tail:
                 CONSOLE.emit("    " + line)
         raise UserError(f"{what} failed on the engine (exit {code}); full log: {log_file}")
-    _take_back(ready, cwd, wanted)
+    _take_back(ready, cwd, wanted, back)
     return time.monotonic() - started
 
 

@@ -56,9 +56,12 @@ def go_here() -> bool:
     return shutil.which("go") is not None
 
 
-def run_go(argv: list[str], log_file: Path, what: str, env: dict[str, str], cwd: Path, on_line=None) -> float:
-    """A long go command (build, tidy, test -c) in module directory CWD: here, or on the engine."""
-    if go_here():
+def run_go(
+    argv: list[str], log_file: Path, what: str, env: dict[str, str], cwd: Path, on_line=None, on_engine=False
+) -> float:
+    """A long go command (build, tidy, test -c) in module directory CWD: here,
+    or on the engine (without go here, or ON_ENGINE: a cgo build whose C tools are not here)."""
+    if go_here() and not on_engine:
         return run_logged(argv, log_file, what, env=env, cwd=cwd, on_line=on_line)
     from tasks.build import go_engine
 
@@ -142,16 +145,18 @@ def build(
     ldflags: str = "-s -w",
     tags: tuple[str, ...] = (),
     env: dict[str, str] | None = None,
+    on_engine: bool = False,
 ) -> float:
     """go build one main package into output, atomically (no half binary on
     failure), counting the packages it compiles on the step's line. env
-    overrides go_env() (CGO_ENABLED=1 for a program that needs cgo)."""
+    overrides go_env() (CGO_ENABLED=1 for a program that needs cgo); on_engine
+    builds it there even when go is here."""
     tag_flags = ["-tags", ",".join(tags)] if tags else []
     environment = {**go_env(), **(env or {})}
-    count = PackageCount(package_total(module_dir, package, tag_flags, environment))
+    count = PackageCount(None if on_engine else package_total(module_dir, package, tag_flags, environment))
     with replacing(output) as partial:
         argv = ["go", "build", "-v", "-trimpath", "-ldflags", ldflags, "-o", str(partial), *tag_flags, package]
-        return run_go(argv, log_file, f"building {what}", environment, module_dir, on_line=count)
+        return run_go(argv, log_file, f"building {what}", environment, module_dir, on_line=count, on_engine=on_engine)
 
 
 def package_total(

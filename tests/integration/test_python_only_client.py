@@ -2,9 +2,10 @@
 goes: with an empty PATH (no mmdebstrap, go, gpgv or anything else), the
 Debian bases are made by mmdebstrap in a container on the engine (its image
 made here from Debian's packages), and Go programs are built in a container
-there (its Go fetched and checked here by Python). Each is compared with what
-this machine's own mmdebstrap and go make. The real mirror, module proxy,
-engine, mmdebstrap and go."""
+there (its Go fetched and checked here by Python), as are the C builds (runc,
+busybox). Each is compared with what this machine's own mmdebstrap and go
+make, or checked as the build checks it. The real mirror, module proxy,
+engine, mmdebstrap, go and C compiler."""
 
 import hashlib
 import os
@@ -15,8 +16,8 @@ import tarfile
 import docker
 import pytest
 
+from tasks.build import containerd, go_engine, stage0
 from tasks.build import engine as engine_build
-from tasks.build import go_engine, stage0
 from tasks.paths import REPO_DIR
 
 pytestmark = pytest.mark.integration
@@ -54,6 +55,16 @@ func main() {
 \t_, err := toml.Decode("answer = 42", &v)
 \tfmt.Println(v["answer"], err)
 }
+"""
+# The C builds: runc (cgo, static libseccomp) for containerd 2.3's nodes, and
+# the busybox test image's busybox, each checked by the build itself.
+BUILD_C = """
+from tasks.build import containerd
+from tasks.e2e import busybox
+containerd.build_runc(containerd.CONTAINERD_2_3)
+print(containerd.runc_binary(containerd.CONTAINERD_2_3.runc))
+busybox.build()
+print(busybox.binary())
 """
 # mmdebstrap copies these from where it runs: the container's, or this machine's.
 WHERE_IT_RAN = {"./etc/hostname", "./etc/resolv.conf"}
@@ -150,3 +161,15 @@ def test_without_go_here_go_programs_are_built_on_the_engine_as_go_here_builds_t
         engine_objects.api.inspect_container(go_engine.CONTAINER)["Config"]["Labels"]["io.kubeadm-local-cluster.role"]
         == go_engine.ROLE
     )
+
+
+def test_without_a_c_compiler_or_go_here_runc_and_busybox_are_built_on_the_engine(tmp_path, engine_objects, empty_path):
+    made = python(BUILD_C, tmp_path / "home", "", empty_path)
+    assert made.returncode == 0, made.stdout + made.stderr
+    runc, busybox = made.stdout.split()
+    said = subprocess.run([runc, "--version"], capture_output=True, text=True).stdout
+    assert f"runc version {containerd.CONTAINERD_2_3.runc.removeprefix('v')}" in said and "libseccomp" in said
+    with open(runc, "rb") as program:
+        assert b"/ld-linux" not in program.read()  # static: no dynamic loader named, it runs in any node
+    # busybox's own build check ran (ash passes odd names on, says ash's words); it lists its applets.
+    assert "sh" in subprocess.run([busybox, "--list"], capture_output=True, text=True).stdout.split()

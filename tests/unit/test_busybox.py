@@ -9,7 +9,10 @@ import tarfile
 import pytest
 
 from tasks.e2e import busybox
+from tasks.engine import EngineFacts
 from tasks.errors import UserError
+
+ENGINE = EngineFacts("27.0", "1.47", "unix:///var/run/docker.sock", "default", True, "amd64", "2", "systemd", "/", "D")
 
 DEFCONFIG = """#
 # Automatically generated make config: don't edit
@@ -84,15 +87,32 @@ def test_a_tarball_of_something_else_is_one_line(tmp_path):
         busybox.unpack(path, tmp_path / "src")
 
 
-def test_missing_tools_are_one_line_saying_what_to_install(isolated_home, monkeypatch):
+def test_without_the_tools_here_busybox_is_made_on_the_engine(isolated_home, monkeypatch, tmp_path):
     from tasks import doctor
+    from tasks.build import go_engine
+
+    made = []
+
+    def fake_engine_run(argv, log_file, what, env, cwd, on_line=None, back=()):  # a fake: the engine is elsewhere
+        made.append((argv[:2], back, env["SOURCE_DATE_EPOCH"]))
+        (cwd / ".config").write_text(busybox.configure(DEFCONFIG))  # as defconfig, then oldconfig, leave it
+        return 1.0
 
     monkeypatch.setattr(busybox.shutil, "which", lambda name: None if name == "make" else f"/usr/bin/{name}")
     assert busybox.build_problem() == "no make"
-    check = doctor.check_busybox_build()
+    check = doctor.check_busybox_build(None)
     assert check.status == doctor.WARN and "busybox test image" in check.detail and "make" in check.fix
-    with pytest.raises(UserError, match=r"has no make: apt-get install gcc make libc6-dev"):
+    assert doctor.check_busybox_build(ENGINE).status == doctor.OK
+    monkeypatch.setattr(go_engine, "run", fake_engine_run)
+    monkeypatch.setattr(busybox, "fetch_source", lambda: _tarball(tmp_path / "bb.tar.bz2", "all:\n"))
+    monkeypatch.setattr(busybox, "check", lambda program: ["sh"])
+    with pytest.raises(FileNotFoundError):  # the fake made no binary: the last step looks for it
         busybox.build()
+    assert made == [
+        (["make", "defconfig"], (".config", "busybox"), "1727386302"),
+        (["make", "oldconfig"], (".config", "busybox"), "1727386302"),
+        (["make", made[2][0][1]], (".config", "busybox"), "1727386302"),
+    ]
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")

@@ -268,13 +268,29 @@ def test_config_version_3_suits_every_containerd_chosen():
         assert section not in text
 
 
-def test_a_machine_without_a_c_compiler_is_told_what_to_install(monkeypatch):
+def test_without_a_c_compiler_here_runc_is_built_on_the_engine(monkeypatch, tmp_path):
     from tasks import doctor
+    from tasks.build import gobuild
+    from tasks.engine import EngineFacts
 
     monkeypatch.setenv("CC", "/nonexistent/cc")
     assert containerd.runc_build_problem() == "no C compiler (/nonexistent/cc)"
-    check = doctor.check_runc_build()
+    check = doctor.check_runc_build(None)
     assert check.status == doctor.WARN and "Kubernetes 1.36+" in check.detail
     assert "libseccomp-dev" in check.fix
-    with pytest.raises(UserError, match=r"runc v1\.5\.2 .* has no C compiler .*libseccomp-dev"):
+    engine = EngineFacts("27.0", "1.47", "unix:///run/docker.sock", "default", True, "amd64", "2", "systemd", "/", "D")
+    assert doctor.check_runc_build(engine).status == doctor.OK
+    built = []
+
+    def fake_build(module_dir, package, output, log_file, what, **options):  # a fake: the engine is elsewhere
+        built.append((package, options["env"], options["on_engine"]))
+        raise UserError("stop here")
+
+    monkeypatch.setattr(gobuild, "module_facts", lambda *args: {"GoMod": str(tmp_path / "go.mod")})
+    (tmp_path / "go.mod").write_text("module github.com/opencontainers/runc\n\ngo 1.24\n")
+    monkeypatch.setattr(gobuild, "tidy", lambda *args: 0.0)
+    monkeypatch.setattr(gobuild, "build", fake_build)
+    monkeypatch.setattr(containerd, "cache_dir", lambda: tmp_path / "cache")
+    with pytest.raises(UserError, match="stop here"):
         containerd.build_runc(containerd.CONTAINERD_2_3)
+    assert built == [(containerd.RUNC_MODULE, {"CGO_ENABLED": "1"}, True)]
