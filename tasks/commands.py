@@ -39,6 +39,47 @@ def capture(
         raise UserError(f"`{shlex.join(argv)}` failed (exit {err.retcode}): {detail}") from None
 
 
+class CommandLog:
+    """A long command's output as it comes (in chunks, not always whole lines):
+    all of it into its log file, each line offered to on_line (a line it
+    takes tells how far the command is, and stays out of a failure's tail),
+    the rest kept for the tail; every line shown at verbosity 2. Commands
+    run here and on the engine (tasks/build/go_engine.py, debian_engine.py)
+    log the same way."""
+
+    def __init__(self, out, on_line: Callable[[str], bool] | None = None):
+        self.out, self.on_line = out, on_line
+        self.tail: deque[str] = deque(maxlen=TAIL_LINES)
+        self._pending = ""
+
+    def write(self, text: str) -> None:
+        self.out.write(text)
+        self._pending += text
+        *lines, self._pending = self._pending.split("\n")
+        for line in lines:
+            self._line(line)
+
+    def close(self) -> None:
+        if self._pending:
+            self._line(self._pending)
+            self._pending = ""
+
+    def _line(self, line: str) -> None:
+        if not (self.on_line and self.on_line(line)):
+            self.tail.append(line)
+        if CONSOLE.verbosity >= 2:
+            CONSOLE.emit("    " + line)
+
+    def failure(self, log_file: Path, what: str, code: int) -> UserError:
+        """The error for an exit CODE, after the tail is shown (unless every line was)."""
+        self.close()
+        if CONSOLE.verbosity < 2:
+            CONSOLE.emit(f"--- last {len(self.tail)} lines of {log_file}", stream=None)
+            for line in self.tail:
+                CONSOLE.emit("    " + line)
+        return UserError(f"{what} failed (exit {code}); full log: {log_file}")
+
+
 def run_logged(
     argv: Sequence[str],
     log_file: Path,
@@ -54,12 +95,12 @@ def run_logged(
     tail, where it would crowd out the error."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     environ = {**os.environ, **(env or {})}
-    tail: deque[str] = deque(maxlen=TAIL_LINES)
     started = time.monotonic()
     log.log(COMMAND, "$ %s", shlex.join(argv))
     try:
         with open(log_file, "w", encoding="utf-8") as out:
             out.write(f"$ {shlex.join(argv)}\n")
+            output = CommandLog(out, on_line)
             process = subprocess.Popen(
                 argv,
                 # Never the terminal: a command that would ask something fails instead of waiting unseen.
@@ -73,12 +114,7 @@ def run_logged(
             )
             try:
                 for line in process.stdout:
-                    out.write(line)
-                    text = line.rstrip("\n")
-                    if not (on_line and on_line(text)):
-                        tail.append(text)
-                    if CONSOLE.verbosity >= 2:
-                        CONSOLE.emit("    " + text)
+                    output.write(line)
                 code = process.wait()
             except BaseException:
                 # Ctrl-C: stop the command too, so nothing half-made keeps running.
@@ -88,11 +124,7 @@ def run_logged(
     except FileNotFoundError:
         raise UserError(f"{argv[0]} not found: install it to {what}") from None
     if code != 0:
-        if CONSOLE.verbosity < 2:
-            CONSOLE.emit(f"--- last {len(tail)} lines of {log_file}", stream=None)
-            for line in tail:
-                CONSOLE.emit("    " + line)
-        raise UserError(f"{what} failed (exit {code}); full log: {log_file}")
+        raise output.failure(log_file, what, code)
     return time.monotonic() - started
 
 

@@ -320,6 +320,16 @@ class Engine:
         return PROBE_IMAGE
 
     # -- containers
+    def remove_containers(self, role: str) -> list[str]:
+        """Every container with our role label ROLE (none of a cluster's: those
+        have roles of their own), removed; their names, as `clean` says them."""
+        api, removed = self.client.api, []
+        for container in api.containers(all=True, filters={"label": f"{LABEL_ROLE}={role}"}):
+            name = container["Names"][0].lstrip("/")
+            api.remove_container(name, force=True)
+            removed.append(f"container {name}")
+        return removed
+
     def host_config(self, unmask_paths: bool = False, **options) -> dict:
         config = self.client.api.create_host_config(**options)
         if unmask_paths:

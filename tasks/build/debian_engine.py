@@ -16,16 +16,14 @@ import shlex
 import shutil
 import tarfile
 import time
-from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 
 from docker.errors import APIError, NotFound
 
 from tasks.build import stage0
-from tasks.console import log
+from tasks.commands import CommandLog
 from tasks.engine import LABEL_ROLE, NODE_MODES, EngineError, _short
-from tasks.errors import UserError
 
 HOOKS = "/stage0/hooks"
 OUT_DIR = "/stage0/out"
@@ -101,19 +99,14 @@ def run_mmdebstrap(args: list[str], hooks: list[Path], output: Path, log_file: P
             objects.put_archive(name, HOOKS, io.BytesIO(_hooks_archive(hooks)))
         argv = ["mmdebstrap", "--mode=root", *args]
         log_file.parent.mkdir(parents=True, exist_ok=True)
-        tail: deque[str] = deque(maxlen=30)
         with open(log_file, "w", encoding="utf-8") as out:
             out.write(f"$ {shlex.join(argv)}  (on the engine, in {image})\n")
-
-            def on_line(line: str) -> None:
-                out.write(line + "\n")
-                tail.append(line)
-
+            output = CommandLog(out)
             # ldconfig first: no maintainer script made ld.so.cache in stage 0.
-            done = objects.exec(name, ["sh", "-c", f"ldconfig && exec {shlex.join(argv)}"], on_line, deadline=DEADLINE)
-        if done.exit_code != 0:
-            log.info("--- last %d lines of %s\n%s", len(tail), log_file, "\n".join("    " + t for t in tail))
-            raise UserError(f"{what} failed (exit {done.exit_code}); full log: {log_file}")
+            script = f"ldconfig && exec {shlex.join(argv)}"
+            done = objects.exec(name, ["sh", "-c", script], lambda line: output.write(line + "\n"), deadline=DEADLINE)
+            if done.exit_code != 0:
+                raise output.failure(log_file, what, done.exit_code)
         try:
             stream, _ = api.get_archive(name, OUTPUT_IN_CONTAINER)
         except APIError as err:
@@ -133,9 +126,4 @@ def run_mmdebstrap(args: list[str], hooks: list[Path], output: Path, log_file: P
 
 def remove_all(engine) -> list[str]:
     """`clean --all`: stage 0 containers a killed run left (the image goes with the shared images)."""
-    api, removed = engine.client.api, []
-    for container in api.containers(all=True, filters={"label": f"{LABEL_ROLE}={stage0.ROLE}"}):
-        name = container["Names"][0].lstrip("/")
-        api.remove_container(name, force=True)
-        removed.append(f"container {name}")
-    return removed
+    return engine.remove_containers(stage0.ROLE)

@@ -338,11 +338,7 @@ def fetch(objects, container: str, receipt: Receipt, target: Path) -> None:
 
 def remove_all(engine) -> list[str]:
     """`clean --all`: every build container, its tree's volume, the cache volume and the build image."""
-    api, removed = engine.client.api, []
-    for container in api.containers(all=True, filters={"label": f"{LABEL_ROLE}={ROLES['container']}"}):
-        name = container["Names"][0].lstrip("/")
-        api.remove_container(name, force=True)
-        removed.append(f"container {name}")
+    api, removed = engine.client.api, engine.remove_containers(ROLES["container"])
     for role in ("source", "cache"):
         for volume in api.volumes(filters={"label": f"{LABEL_ROLE}={ROLES[role]}"}).get("Volumes") or []:
             api.remove_volume(volume["Name"])

@@ -29,7 +29,6 @@ import shutil
 import ssl
 import tarfile
 import time
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -38,7 +37,8 @@ from docker.errors import APIError, NotFound
 
 from tasks.build import engine as engine_build
 from tasks.build.oci import ARCHITECTURES
-from tasks.console import CONSOLE, log
+from tasks.commands import CommandLog
+from tasks.console import log
 from tasks.engine import LABEL_ROLE, EngineError, _short
 from tasks.errors import UserError
 
@@ -217,28 +217,12 @@ def run(
     _put_module(ready, cwd)
     argv, wanted = _outputs(argv)
     log_file.parent.mkdir(parents=True, exist_ok=True)
-    tail: deque[str] = deque(maxlen=30)
-    pending = [""]
     with open(log_file, "w", encoding="utf-8") as out:
         out.write(f"$ {shlex.join(argv)}  (on the engine, in {CONTAINER})\n")
-
-        def take(text: str) -> None:
-            out.write(text)
-            pending[0] += text
-            *lines, pending[0] = pending[0].split("\n")
-            for line in lines:
-                if not (on_line and on_line(line)):
-                    tail.append(line)
-                if CONSOLE.verbosity >= 2:
-                    CONSOLE.emit("    " + line)
-
-        code = _exec(ready, argv, cwd, env, take, take)
-    if code != 0:
-        if CONSOLE.verbosity < 2:
-            CONSOLE.emit(f"--- last {len(tail)} lines of {log_file}", stream=None)
-            for line in tail:
-                CONSOLE.emit("    " + line)
-        raise UserError(f"{what} failed on the engine (exit {code}); full log: {log_file}")
+        output = CommandLog(out, on_line)
+        code = _exec(ready, argv, cwd, env, output.write, output.write)
+        if code != 0:
+            raise output.failure(log_file, f"{what} on the engine", code)
     _take_back(ready, cwd, wanted, back)
     return time.monotonic() - started
 
@@ -259,9 +243,4 @@ def capture(argv: Sequence[str], env: Mapping[str, str], cwd: Path) -> str:
 
 def remove_all(engine) -> list[str]:
     """`clean --all`: the Go container (the cache volume and image go with the engine builds')."""
-    api = engine.client.api
-    try:
-        api.remove_container(CONTAINER, force=True)
-    except NotFound:
-        return []
-    return [f"container {CONTAINER}"]
+    return engine.remove_containers(ROLE)
