@@ -105,9 +105,12 @@ class SnapshotOps:
         )
         self.run_helper(image, ["cp", "-a", "/from/.", "/to/"], host_config, f"copy volume {source} to {target}")
 
-    def run_helper(self, image: str, argv: list[str], host_config: dict, what: str, timeout: int = 600) -> None:
+    def run_helper(
+        self, image: str, argv: list[str], host_config: dict, what: str, timeout: int = 600, answers: tuple = ()
+    ) -> int:
         """A short-lived container of this cluster's (role copy) that runs argv
-        to the end on the engine host, then is removed; a failure says what."""
+        to the end on the engine host, then is removed; a failure says what.
+        ANSWERS: exit codes that are answers, not failures; the code."""
         api = self.client.api
         container_id = None
         try:
@@ -119,10 +122,11 @@ class SnapshotOps:
                 labels={LABEL_CLUSTER: self.cluster, LABEL_ROLE: "copy"},
             )["Id"]
             api.start(container_id)
-            result = api.wait(container_id, timeout=timeout)
-            if result.get("StatusCode") != 0:
+            code = api.wait(container_id, timeout=timeout).get("StatusCode")
+            if code != 0 and code not in answers:
                 output = api.logs(container_id).decode(errors="replace")
                 raise EngineError(f"cannot {what}: {_short(output)}")
+            return code
         except (APIError, requests.RequestException) as err:
             raise EngineError(f"cannot {what}: {_short(str(err))}") from None
         finally:

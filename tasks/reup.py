@@ -13,26 +13,19 @@ from tasks.console import log
 from tasks.container_io import Blob
 from tasks.errors import UserError
 from tasks.node import image as node_image
-
-# On the node's containerd volume: the engine's archive API cannot write into a tmpfs.
-LOAD_DIR = "/var/lib/containerd/kubeadm-local-cluster-load"
+from tasks.node.archives import LOAD_DIR, import_command
 
 
 def import_archive(cluster, node: str, archive: Path | Blob, what: str) -> None:
     """An image archive (a file of this machine, or a Blob: one the engine
     saved) into NODE's containerd, through the engine's archive API (a remote
     engine too), leaving no copy behind, even when the import fails. What an
-    interrupted run left in the directory goes first."""
+    interrupted run left in the directory goes first. (A file that several
+    nodes get goes through tasks/node/archives.py: sent once.)"""
     cluster.run(node, ["sh", "-ec", f"rm -rf {LOAD_DIR}; mkdir -p {LOAD_DIR}"], "preparing")
     cluster.objects.put_paths(node, LOAD_DIR, {"images.tar": archive})
     script = f"trap 'rm -rf {LOAD_DIR}' EXIT; {import_command(f'{LOAD_DIR}/images.tar')}"
     cluster.run(node, ["sh", "-ec", script], what)
-
-
-def import_command(archive: str) -> str:
-    """The shell command that imports an image archive on a node into kubelet's
-    containerd namespace; unpacked layers leave the content store (as at boot)."""
-    return f"ctr -n k8s.io images import --local --discard-unpacked-layers {archive} >/dev/null"
 
 
 NODE_CLOCK = "node-clock"  # the line that says the node's time before kubelet stops

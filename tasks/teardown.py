@@ -15,6 +15,7 @@ from tasks.console import log
 from tasks.engine import LABEL_CLUSTER, LABEL_ROLE, Engine
 from tasks.errors import UserError
 from tasks.naming import DEFAULT_CLUSTER, Names
+from tasks.node import archives as node_archives
 from tasks.node import seed as node_seed
 from tasks.node.containers import remove_nodes
 from tasks.objects import Objects
@@ -89,6 +90,7 @@ def clean(settings: Settings, everything: bool = False) -> list[str]:
     for name in cluster_names(engine):
         removed += clean_cluster(Objects(engine, name))
     removed += node_seed.remove_all(Objects(engine, ""))
+    removed += node_archives.remove_all(engine)
     removed += go_engine.remove_all(engine)  # first: it holds the build cache volume
     removed += engine_build.remove_all(engine)
     removed += debian_engine.remove_all(engine)

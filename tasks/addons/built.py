@@ -163,14 +163,11 @@ def render(program: Program, **values: str) -> str:
 def install(program: Program, cluster, manifest: str) -> None:
     """The image into every node's containerd (nothing is pulled), the
     manifest, then its Deployment rolled out."""
-    from tasks import parallel
     from tasks.cluster import KUBEADM_DIR
-    from tasks.reup import import_archive
+    from tasks.node import archives
 
-    def node(spec) -> None:
-        import_archive(cluster, spec.name, program.archive(), f"importing the {program.name} image")
-
-    parallel.each(node, cluster.nodes, doing=f"loading {program.name} into")
+    nodes = [spec.name for spec in cluster.nodes]
+    archives.import_into(cluster, nodes, program.archive(), f"importing the {program.name} image")
     name = f"addon-{program.name}.yaml"
     cluster.objects.put_files(cluster.master, KUBEADM_DIR, {name: manifest.encode()})
     cluster.kubectl("apply", "-f", f"{KUBEADM_DIR}/{name}")

@@ -20,9 +20,9 @@ from tasks.console import COMMAND, CONSOLE, log
 from tasks.e2e import artifacts as e2e_artifacts
 from tasks.e2e import mirror, pulls
 from tasks.errors import UserError
+from tasks.node import archives as node_archives
 from tasks.node import image as node_image
 from tasks.paths import state_dir
-from tasks.reup import import_archive
 
 WORKDIR = "/e2e"
 # Go's regexp: a backslash before any of these makes it literal.
@@ -150,16 +150,17 @@ def schedulable(cluster) -> list:
 def load_test_images(cluster, archives: list[Path], combined: Path) -> None:
     """The test images into each node pods run on, unless it has them all, as built."""
     wanted = {tag: oci.read_image_id(archive) for archive in archives for tag in oci.read_tags(archive)}
+    needing = []
 
-    def load(spec) -> None:
+    def look(spec) -> None:
         present = cluster.image_ids(spec.name)
         stale = [tag for tag, image_id in wanted.items() if present.get(tag) != image_id]
-        if not stale:
-            return
-        log.info("loading %d test images into %s", len(stale), spec.name)
-        import_archive(cluster, spec.name, combined, "importing the test images")
+        if stale:
+            log.info("loading %d test images into %s", len(stale), spec.name)
+            needing.append(spec.name)
 
-    parallel.each(load, schedulable(cluster))
+    parallel.each(look, schedulable(cluster))
+    node_archives.import_into(cluster, sorted(needing), combined, "importing the test images")
 
 
 class Progress:

@@ -298,14 +298,11 @@ def set_up(cluster, cidrs: dict[str, str]) -> None:
     then the manifest. flanneld takes each node's subnet from its podCIDR."""
     from tasks import parallel
     from tasks.cluster import KUBEADM_DIR
-    from tasks.reup import import_archive
+    from tasks.node import archives
     from tasks.settings.parsers import POD_SUBNET
 
-    def node(spec) -> None:
-        service_rule_only(cluster, spec.name)
-        import_archive(cluster, spec.name, archive(), "importing the flannel image")
-
-    parallel.each(node, cluster.nodes, doing="loading flannel into")
+    parallel.each(lambda spec: service_rule_only(cluster, spec.name), cluster.nodes, doing="setting up")
+    archives.import_into(cluster, [spec.name for spec in cluster.nodes], archive(), "importing the flannel image")
     cluster.objects.put_files(cluster.master, KUBEADM_DIR, {"kube-flannel.yaml": manifest(POD_SUBNET).encode()})
     cluster.kubectl("apply", "-f", f"{KUBEADM_DIR}/kube-flannel.yaml")
     # Done when flanneld runs on every node, not only when a node has its

@@ -173,6 +173,8 @@ def users_engine_objects_untouched(request):
         shell=True,
         capture_output=True,
     )
+    # The store of the suite's archives (tasks/node/archives.py), by its name.
+    subprocess.run(["docker", "volume", "rm", NODE_REPOSITORY.replace("/", "-") + "-archives"], capture_output=True)
     after = engine_objects()
     changed = []
     for kind, objects in before.items():
