@@ -5,6 +5,8 @@ into a Ready cluster with kubeadm.
   version's binaries and images preloaded), loaded into the engine.
 - image_engine.py: with source.buildIn engine, the node image finished on
   the engine with the kubelet and kubeadm built there.
+- archives.py: image archives into the nodes' containerd, sent to the
+  engine once (a store volume by digest) and copied into each node there.
 - seed.py: per node image and role, containerd's content imported once into
   a seed volume that a fresh node's volume is copied from.
 - containers.py: the node containers: the preflight check, the network,
