@@ -126,22 +126,3 @@ def run_logged(
     if code != 0:
         raise output.failure(log_file, what, code)
     return time.monotonic() - started
-
-
-def program_says(program: Path, args: Sequence[str] = (), env: Mapping[str, str] | None = None) -> str:
-    """What a program we just built prints (stdout, then stderr), for the
-    build's own check; one line when it does not run or fails."""
-    try:
-        done = subprocess.run(
-            [str(program), *args],
-            env={**os.environ, **(env or {})},
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as err:
-        raise UserError(f"{program} does not run: {err}") from None
-    if done.returncode != 0:
-        raise UserError(f"{program} {' '.join(args)} failed (exit {done.returncode}): {done.stderr.strip()[-300:]}")
-    return done.stdout + done.stderr

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import ipaddress
 import shlex
-import subprocess
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -39,7 +38,7 @@ from docker.errors import DockerException
 from doit.tools import config_changed
 
 from tasks import parallel
-from tasks.build import gobuild, oci
+from tasks.build import gobuild, oci, run_built
 from tasks.console import log
 from tasks.engine import LABEL, LABEL_ROLE, Engine
 from tasks.errors import UserError
@@ -108,12 +107,9 @@ def build_registry() -> None:
 
 def _version_of(program: Path) -> str:
     """The last word of `registry --version` ("registry <module> <version>")."""
-    try:
-        done = subprocess.run([str(program), "--version"], capture_output=True, text=True, timeout=30, check=False)
-    except (OSError, subprocess.TimeoutExpired) as err:
-        raise UserError(f"{program} does not run: {err}") from None
+    done = run_built.run(program, ["--version"])
     words = done.stdout.split()
-    return words[-1] if done.returncode == 0 and words else done.stderr.strip()[-200:]
+    return words[-1] if done.code == 0 and words else done.stderr.strip()[-200:]
 
 
 def build_image() -> None:

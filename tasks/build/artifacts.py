@@ -25,7 +25,7 @@ from pathlib import Path
 
 import requests
 
-from tasks.build import debian, gobuild, oci
+from tasks.build import debian, gobuild, oci, run_built
 from tasks.commands import capture, run_logged
 from tasks.download import fetch
 from tasks.engine import Engine
@@ -265,24 +265,14 @@ VERSION_ARGS = {"kubeadm": ["version", "-o", "short"], "kubectl": ["version", "-
 def check_version(artifacts: ArtifactSet, name: str) -> None:
     """A binary that does not report the version asked for would make a wrong cluster."""
     asks = VERSION_ARGS.get(name, ["--version"])
-    out = capture([str(artifacts.binary(name)), *asks])
+    out = run_built.output(artifacts.binary(name), asks)
     if artifacts.version not in out:
         raise UserError(f"{name} reports {out.strip()!r}, not {artifacts.version}")
 
 
 def list_images(artifacts: ArtifactSet) -> None:
-    out = capture(
-        [
-            str(artifacts.binary("kubeadm")),
-            "config",
-            "images",
-            "list",
-            "--kubernetes-version",
-            artifacts.version,
-            "-o",
-            "json",
-        ]
-    )
+    asks = ["config", "images", "list", "--kubernetes-version", artifacts.version, "-o", "json"]
+    out = run_built.output(artifacts.binary("kubeadm"), asks)
     listed = json.loads(out)
     artifacts.image_list.write_text(json.dumps(listed, indent=2) + "\n")
 

@@ -23,8 +23,7 @@ from pathlib import Path
 
 from doit.tools import config_changed
 
-from tasks.build import ctools, gobuild, oci
-from tasks.commands import capture
+from tasks.build import ctools, gobuild, oci, run_built
 from tasks.console import log
 from tasks.errors import UserError
 from tasks.paths import cache_dir, logs_dir
@@ -259,7 +258,7 @@ def build_runc(runtime: Runtime) -> None:
         env={"CGO_ENABLED": "1"},
         on_engine=on_engine,
     )
-    out = capture([str(runc_binary(version)), "--version"])
+    out = run_built.output(runc_binary(version), ["--version"])
     if f"runc version {version.removeprefix('v')}" not in out or "libseccomp" not in out:
         raise UserError(f"runc {version} reports {' '.join(out.split())!r}: not that version with seccomp")
 
@@ -268,7 +267,7 @@ VERSION_FLAGS = {"containerd-shim-runc-v2": "-v"}
 
 
 def check_version(path: Path, version: str) -> None:
-    out = capture([str(path), VERSION_FLAGS.get(path.name, "--version")])
+    out = run_built.output(path, [VERSION_FLAGS.get(path.name, "--version")])
     if version not in out:
         raise UserError(f"{path.name} reports {' '.join(out.split())!r}, not {version}")
 

@@ -158,12 +158,18 @@ def _outputs(argv: Sequence[str]) -> tuple[list[str], dict[str, Path]]:
 
 
 def _exec(ready: _Session, argv: Sequence[str], cwd: Path, env: Mapping[str, str], on_out, on_err) -> int:
-    """argv in CWD in the container; stdout and stderr to their callbacks as they come."""
-    api = ready.objects.client.api
+    """A build command in CWD in the container, with the build's environment."""
     script = f'rm -rf {OUT} && mkdir -p {OUT} && cd {shlex.quote(str(cwd))} && exec "$@"'
-    full = ["timeout", "--kill-after=5", str(engine_build.BUILD_DEADLINE), "sh", "-c", script, "sh", *argv]
+    return exec_in(ready, ["sh", "-c", script, "sh", *argv], environment(ready, env), on_out, on_err)
+
+
+def exec_in(ready: _Session, argv: Sequence[str], env: Mapping[str, str], on_out, on_err) -> int:
+    """argv in the container with ENV added to its own; stdout and stderr to
+    their callbacks as they come; the exit code (124: the deadline passed)."""
+    api = ready.objects.client.api
+    full = ["timeout", "--kill-after=5", str(engine_build.BUILD_DEADLINE), *argv]
     try:
-        exec_id = api.exec_create(CONTAINER, full, environment=environment(ready, env))["Id"]
+        exec_id = api.exec_create(CONTAINER, full, environment=dict(env))["Id"]
         for stdout, stderr in api.exec_start(exec_id, stream=True, demux=True):
             if stdout:
                 on_out(stdout.decode(errors="replace"))

@@ -30,8 +30,7 @@ from pathlib import Path
 
 from doit.tools import config_changed
 
-from tasks.build import gobuild
-from tasks.commands import program_says
+from tasks.build import gobuild, run_built
 from tasks.errors import UserError
 from tasks.paths import cache_dir, logs_dir
 
@@ -85,7 +84,7 @@ def build() -> float:
 
 def reported_version(program: Path) -> str:
     """What `helm version` says its version is."""
-    return program_says(program, ["version", "--template", "{{.Version}}"]).strip()
+    return run_built.says(program, ["version", "--template", "{{.Version}}"]).strip()
 
 
 def task_dict() -> dict:

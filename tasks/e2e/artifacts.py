@@ -31,9 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from tasks.build import gobuild, oci
+from tasks.build import gobuild, oci, run_built
 from tasks.build.artifacts import ArtifactSet, check_version
-from tasks.commands import capture
 from tasks.e2e import busybox, needs
 from tasks.e2e.parts import (
     IMAGE_FILES,
@@ -145,7 +144,7 @@ def build_ginkgo(artifacts: ArtifactSet) -> float:
         module_dir, PROGRAMS["ginkgo"], artifacts.binary("ginkgo"), artifacts.log("ginkgo"), "ginkgo"
     )
     wanted = ginkgo_version(artifacts).removeprefix("v")
-    out = capture([str(artifacts.binary("ginkgo")), "version"])
+    out = run_built.output(artifacts.binary("ginkgo"), ["version"])
     if wanted not in out:
         raise UserError(f"ginkgo reports {out.strip()!r}, not {wanted}")
     return seconds
@@ -157,7 +156,7 @@ def build_ginkgo(artifacts: ArtifactSet) -> float:
 def list_test_images(artifacts: ArtifactSet) -> list[str]:
     """`e2e.test --list-images` (every image any e2e test uses), sorted, into
     e2e-images.json, with the repositories the version's conformance tests name."""
-    out = capture([str(artifacts.binary("e2e.test")), "--list-images"])
+    out = run_built.output(artifacts.binary("e2e.test"), ["--list-images"])
     images = parse_image_list(out)
     conformance = needs.conformance_repositories(Path(kubernetes_facts(artifacts)["Dir"]))
     listing = {"images": images, "conformance": conformance}

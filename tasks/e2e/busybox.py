@@ -32,11 +32,10 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 import tarfile
 from pathlib import Path
 
-from tasks.build import ctools, debian
+from tasks.build import ctools, debian, run_built
 from tasks.commands import run_logged
 from tasks.console import CONSOLE, log
 from tasks.download import fetch
@@ -238,11 +237,10 @@ def _make_on_engine(argv: list[str], log_file: Path, what: str, env: dict[str, s
     return go_engine.run(argv, log_file, what, env, top, on_line, back=(".config", "busybox"))
 
 
-def _run(argv: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    try:
-        return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=30, check=False)
-    except (OSError, subprocess.TimeoutExpired) as err:
-        raise UserError(f"the busybox built here does not run: {err}") from None
+def _run(argv: list[str], env: dict[str, str] | None = None) -> run_built.Said:
+    """The busybox built, run (here, or on the engine when this machine cannot)
+    with exactly ENV when given."""
+    return run_built.run(Path(argv[0]), argv[1:], env, whole_env=env is not None)
 
 
 def check(program: Path) -> list[str]:
@@ -251,7 +249,7 @@ def check(program: Path) -> list[str]:
     Returns its applets."""
     listed = _run([str(program), "--list"])
     names = sorted(listed.stdout.split())
-    if listed.returncode != 0 or "sh" not in names or "env" not in names:
+    if listed.code != 0 or "sh" not in names or "env" not in names:
         raise UserError(f"the busybox built here lists no sh or env applet: {listed.stderr.strip()[-200:]}")
     env = {"PATH": "/nonexistent", ODD_NAME: "passed-on"}
     passed = _run([str(program), "sh", "-c", f"{program} env"], env)

@@ -37,9 +37,8 @@ from string import Template
 
 from doit.tools import config_changed
 
-from tasks.build import debian, gobuild, oci
+from tasks.build import debian, gobuild, oci, run_built
 from tasks.build.artifacts import KUBE_PROXY_HOOK
-from tasks.commands import program_says
 from tasks.errors import UserError
 from tasks.paths import IMAGES_DIR, cache_dir, logs_dir
 from tasks.podnet import CNI_BIN_DIR, CNI_CONF_DIR, service_rule_only
@@ -157,7 +156,7 @@ def build_flanneld() -> None:
     gobuild.build(
         module_dir, f"{FLANNEL_MODULE}/cmd/install_conf", binary("install-conf"), _log("install-conf"), "install-conf"
     )
-    said = program_says(binary("flanneld"), ["--version"]).strip()  # flanneld says it on stderr
+    said = run_built.says(binary("flanneld"), ["--version"]).strip()  # flanneld says it on stderr
     if said != VERSION:
         raise UserError(f"flanneld reports {said!r}, not {VERSION}")
 
@@ -178,7 +177,7 @@ def build_cni_plugin() -> None:
         ldflags=f"-s -w -X {CNI_PLUGINS_MODULE}/pkg/utils/buildversion.BuildVersion={CNI_PLUGINS_VERSION}",
     )
     # The conflist's cniVersion must be one the plugin speaks, or every pod fails to start.
-    said = program_says(binary("flannel"), [], {"CNI_COMMAND": "VERSION"})
+    said = run_built.says(binary("flannel"), [], {"CNI_COMMAND": "VERSION"})
     try:
         supported = json.loads(said)["supportedVersions"]
     except (ValueError, KeyError, TypeError):
