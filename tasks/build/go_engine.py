@@ -25,7 +25,6 @@ import contextlib
 import io
 import os
 import shlex
-import shutil
 import ssl
 import tarfile
 import time
@@ -49,10 +48,6 @@ OUT = "/out"
 MODULE_SETTINGS = ("GOPROXY", "GOSUMDB", "GONOSUMDB", "GOPRIVATE", "GONOPROXY", "GOINSECURE")
 CA_BUNDLE = "/etc/ssl/client-ca-bundle.crt"
 BACK = ("go.mod", "go.sum")  # what a go command may change in the module directory
-
-
-def available_here() -> bool:
-    return shutil.which("go") is not None
 
 
 class _Session:
