@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import sys
 import threading
 import time
@@ -40,6 +41,19 @@ def marks(stream) -> tuple[str, str, str]:
         return "✓", "✗", "•"
     except (UnicodeEncodeError, LookupError):
         return ASCII_MARKS
+
+
+def _write_to(stream, text: str) -> None:
+    """Write and flush. A reader that went away (`up | head`, a parent that
+    died) stops nothing: the run goes on to its end unseen, its output sent to
+    /dev/null from then on (the logs keep it), rather than dying half-way on
+    BrokenPipeError and leaving a cluster half made."""
+    try:
+        stream.write(text)
+        stream.flush()
+    except BrokenPipeError:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
 
 
 class Console:
@@ -161,8 +175,7 @@ class Console:
                     self._event(**self._within(), state="output", message=part)
                 return
             self._clear()
-            (stream or self.stream).write(line.rstrip("\n") + "\n")
-            (stream or self.stream).flush()
+            _write_to(stream or self.stream, line.rstrip("\n") + "\n")
             if self._open:
                 self._draw()
 
@@ -187,8 +200,7 @@ class Console:
         self._write(json.dumps(fields) + "\n")
 
     def _write(self, text: str) -> None:
-        self.stream.write(text)
-        self.stream.flush()
+        _write_to(self.stream, text)
 
     def _draw(self) -> None:
         frame = SPINNER[int(time.monotonic() * 10) % len(SPINNER)]

@@ -220,3 +220,22 @@ def test_tasks_print_through_the_console():
         if re.search(r"(?<![\w.])print\(", line) and path.name != "cli.py"  # cli: usage, before any run
     ]
     assert printing == []
+
+
+def test_a_reader_that_goes_away_stops_nothing():
+    """`local-cluster up | head -1`: the run goes on to its end, no traceback."""
+    import subprocess
+    import sys
+
+    from tasks.paths import REPO_DIR
+
+    script = (
+        "from tasks.console import CONSOLE\nfor i in range(20000): CONSOLE.emit(f'line {i} ' + 'x' * 60)\nprint('done')"
+    )
+    reader = subprocess.Popen(["head", "-1"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    writer = subprocess.run(
+        [sys.executable, "-c", script], stdout=reader.stdin, stderr=subprocess.PIPE, cwd=REPO_DIR, text=True
+    )
+    reader.stdin.close()
+    reader.wait()
+    assert writer.returncode == 0 and "Traceback" not in writer.stderr and "BrokenPipe" not in writer.stderr
