@@ -101,12 +101,12 @@ def run_mmdebstrap(args: list[str], hooks: list[Path], output: Path, log_file: P
         log_file.parent.mkdir(parents=True, exist_ok=True)
         with open(log_file, "w", encoding="utf-8") as out:
             out.write(f"$ {shlex.join(argv)}  (on the engine, in {image})\n")
-            output = CommandLog(out)
+            said = CommandLog(out)
             # ldconfig first: no maintainer script made ld.so.cache in stage 0.
             script = f"ldconfig && exec {shlex.join(argv)}"
-            done = objects.exec(name, ["sh", "-c", script], lambda line: output.write(line + "\n"), deadline=DEADLINE)
+            done = objects.exec(name, ["sh", "-c", script], lambda line: said.write(line + "\n"), deadline=DEADLINE)
             if done.exit_code != 0:
-                raise output.failure(log_file, what, done.exit_code)
+                raise said.failure(log_file, what, done.exit_code)
         try:
             stream, _ = api.get_archive(name, OUTPUT_IN_CONTAINER)
         except APIError as err:

@@ -7,6 +7,7 @@ busybox). Each is compared with what this machine's own mmdebstrap and go
 make, or checked as the build checks it. The real mirror, module proxy,
 engine, mmdebstrap, go and C compiler."""
 
+import contextlib
 import hashlib
 import os
 import subprocess
@@ -104,13 +105,16 @@ def engine_objects():
     had_volume = engine_build.CACHE_VOLUME in {v["Name"] for v in api.volumes().get("Volumes") or []}
     had_container = bool(api.containers(all=True, filters={"name": f"^{go_engine.CONTAINER}$"}))
     yield client
-    if not had_container:
-        api.remove_container(go_engine.CONTAINER, force=True)
-    if not had_volume:
-        api.remove_volume(engine_build.CACHE_VOLUME)
+    with contextlib.suppress(docker.errors.NotFound):  # what a test left unmade is not there to remove
+        if not had_container:
+            api.remove_container(go_engine.CONTAINER, force=True)
+    with contextlib.suppress(docker.errors.NotFound):
+        if not had_volume:
+            api.remove_volume(engine_build.CACHE_VOLUME)
     for image, had in had_images.items():
-        if not had:
-            api.remove_image(image)
+        with contextlib.suppress(docker.errors.NotFound):
+            if not had:
+                api.remove_image(image)
 
 
 @pytest.fixture
