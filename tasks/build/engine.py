@@ -34,10 +34,11 @@ from tasks.errors import UserError
 from tasks.paths import cache_dir
 
 SUITE = "trixie"  # the nodes' (tasks/node/image.py base_suite): a cgo kubelet links their libc
-# libseccomp-dev and pkg-config: runc (cgo, static libseccomp) is built here when this machine cannot.
+# libseccomp-dev and pkg-config: runc (cgo, static libseccomp) is built here when this machine
+# cannot; bzip2: busybox's build compresses its configuration with it.
 PACKAGES = [
     *("make", "gcc", "libc6-dev", "unzip", "rsync", "findutils", "gzip", "ca-certificates"),
-    *("libseccomp-dev", "pkg-config"),
+    *("libseccomp-dev", "pkg-config", "bzip2"),
 ]
 RECIPE = "2"
 IMAGE = f"kubeadm-local-cluster/build:{SUITE}-r{RECIPE}"
