@@ -162,7 +162,8 @@ def exec_in(ready: _Session, argv: Sequence[str], env: Mapping[str, str], on_out
     """argv in the container with ENV added to its own; stdout and stderr to
     their callbacks as they come; the exit code (124: the deadline passed)."""
     api = ready.objects.client.api
-    full = ["timeout", "--kill-after=5", str(engine_build.BUILD_DEADLINE), *argv]
+    # By its path: ENV may set PATH (a check runs a program with PATH=/nonexistent).
+    full = ["/usr/bin/timeout", "--kill-after=5", str(engine_build.BUILD_DEADLINE), *argv]
     try:
         exec_id = api.exec_create(CONTAINER, full, environment=dict(env))["Id"]
         for stdout, stderr in api.exec_start(exec_id, stream=True, demux=True):
