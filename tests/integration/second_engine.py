@@ -8,6 +8,7 @@ the cgroup mounts dockerd needs."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -154,9 +155,15 @@ class SecondEngine:
     def start(self) -> None:
         for name in ("data", "exec"):
             (self.root / name).mkdir(parents=True, exist_ok=True)
+        # An ID of its own, as another host's engine has: dockerd 20.10 reads it
+        # from /etc/docker/key.json unless told otherwise, so two engines on one
+        # machine would be one to the tool's engine lock (and wait for each other).
+        (self.root / "daemon.json").write_text(json.dumps({"deprecated-key-path": str(self.root / "key.json")}))
         self.process = self._run_inside(
             [
                 "dockerd",
+                "--config-file",
+                str(self.root / "daemon.json"),
                 "--data-root",
                 str(self.root / "data"),
                 "--exec-root",
