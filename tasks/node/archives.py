@@ -14,6 +14,7 @@ the seeds: `clean --all` removes it."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from docker.errors import APIError, NotFound
@@ -64,7 +65,7 @@ def import_into(cluster, nodes: list[str], archive: Path, what: str) -> None:
     if not nodes:
         return
     objects, api = cluster.objects, cluster.objects.client.api
-    digest = oci.sha256_file(archive)
+    digest = archive_digest(archive)
     store = store_name(cluster.settings.node.image_repository)
     _ensure_store(api, store)
     image = api.inspect_container(nodes[0])["Image"]  # a node's own image: always on the engine
@@ -79,6 +80,22 @@ def import_into(cluster, nodes: list[str], archive: Path, what: str) -> None:
             raise EngineError(f"{archive.name} did not arrive whole in {store} on the engine: run again")
     script = f"trap 'rm -rf {LOAD_DIR}' EXIT; {import_command(f'{LOAD_DIR}/images.tar')}"
     parallel.each(lambda node: cluster.run(node, ["sh", "-ec", script], what), nodes, doing="importing into")
+
+
+def archive_digest(archive: Path) -> str:
+    """ARCHIVE's sha256, remembered beside it while its size and time stay
+    (the test images' archive is 300 MB: a second of hashing at every run)."""
+    stat = archive.stat()
+    key = f"{stat.st_size} {stat.st_mtime_ns}"
+    memo = archive.with_name(f".{archive.name}.sha256")
+    with contextlib.suppress(OSError):
+        said_key, _, digest = memo.read_text().strip().rpartition(" ")
+        if said_key == key and len(digest) == 64:
+            return digest
+    digest = oci.sha256_file(archive)
+    with contextlib.suppress(OSError):  # only a memo: without it, hashed again next time
+        memo.write_text(f"{key} {digest}\n")
+    return digest
 
 
 def _ensure_store(api, store: str) -> None:

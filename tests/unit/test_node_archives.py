@@ -45,3 +45,15 @@ def test_an_upload_is_kept_copied_into_every_node_and_old_ones_go(tmp_path):
         assert [p.name for p in (tmp_path / node / archives.LOAD_NAME).iterdir()] == ["images.tar"]
         assert (tmp_path / node / archives.LOAD_NAME / "images.tar").read_bytes() == DATA
     assert run(tmp_path) == 0  # the next import finds it there: nothing to send
+
+
+def test_an_archives_digest_is_remembered_until_it_changes(tmp_path, monkeypatch):
+    archive = tmp_path / "e2e-images.tar"
+    archive.write_bytes(b"first")
+    assert archives.archive_digest(archive) == hashlib.sha256(b"first").hexdigest()
+    hashed = []
+    real = archives.oci.sha256_file
+    monkeypatch.setattr(archives.oci, "sha256_file", lambda path: hashed.append(path) or real(path))
+    assert archives.archive_digest(archive) == hashlib.sha256(b"first").hexdigest() and hashed == []
+    archive.write_bytes(b"second, rebuilt")
+    assert archives.archive_digest(archive) == hashlib.sha256(b"second, rebuilt").hexdigest() and hashed == [archive]
