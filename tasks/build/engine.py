@@ -97,41 +97,50 @@ def ensure_image(engine) -> None:
 def ensure_container(objects, tree: Path) -> str:
     """The tree's build container, running (made when missing)."""
     name = container_name(tree)
+    labels = {LABEL_ROLE: ROLES["container"], f"{LABEL}.tree": str(tree.resolve())}
+    volumes = {f"{name}-source": (SOURCE, "source"), CACHE_VOLUME: (CACHE, "cache")}
+    ensure_build_container(objects, name, labels, volumes, working_dir=TREE)
+    return name
+
+
+def ensure_build_container(
+    objects, name: str, labels: dict[str, str], volumes: dict[str, tuple[str, str]], working_dir: str | None = None
+) -> dict | None:
+    """A container NAME of the build image, running, with VOLUMES ({volume:
+    (where, its role)}), made when missing or made from an older build image.
+    One of that name whose role label is not LABELS' is not ours: left as it is.
+    Returns its state before (None: made now)."""
     api = objects.client.api
     try:
         state = api.inspect_container(name)
     except NotFound:
         state = None
-    if state is not None and (state.get("Config", {}).get("Labels") or {}).get(LABEL_ROLE) != ROLES["container"]:
+    if state is not None and (state.get("Config", {}).get("Labels") or {}).get(LABEL_ROLE) != labels[LABEL_ROLE]:
         raise EngineError(f"a container named {name} exists that is not a build container of ours: left as it is")
     if state is not None and state["Config"]["Image"] != IMAGE:
         api.remove_container(name, force=True)  # made from an older build image
         state = None
     if state is None:
-        labels = {LABEL_ROLE: ROLES["container"], f"{LABEL}.tree": str(tree.resolve())}
-        source = f"{name}-source"
-        for volume, role in ((source, "source"), (CACHE_VOLUME, "cache")):
+        for volume, (_, role) in volumes.items():
             try:
                 api.inspect_volume(volume)
             except NotFound:
                 api.create_volume(volume, labels={LABEL_ROLE: ROLES[role]})
+        binds = {volume: {"bind": where, "mode": "rw"} for volume, (where, _) in volumes.items()}
         try:
             api.create_container(
                 IMAGE,
                 name=name,
                 entrypoint=["sleep", "infinity"],
                 labels=labels,
-                working_dir=TREE,
-                host_config=objects.engine.host_config(
-                    binds={source: {"bind": SOURCE, "mode": "rw"}, CACHE_VOLUME: {"bind": CACHE, "mode": "rw"}},
-                    init=True,
-                ),
+                working_dir=working_dir,
+                host_config=objects.engine.host_config(binds=binds, init=True),
             )
         except APIError as err:
             raise EngineError(f"cannot create the build container {name}: {_short(str(err))}") from None
     if not (state or {}).get("State", {}).get("Running"):
         objects.start_container(name)
-    return name
+    return state
 
 
 def toolchain_dir(version: str) -> str:
@@ -169,23 +178,35 @@ def ensure_toolchain(objects, container: str, version: str, architecture: str) -
 GO_MODULE_SETTINGS = ("GOPROXY", "GOSUMDB", "GONOSUMDB", "GOPRIVATE", "GONOPROXY", "GOINSECURE")
 
 
-def build_environment(goroot: str, architecture: str, version: str, tree: Path) -> dict[str, str]:
+def module_settings() -> dict[str, str]:
+    """This machine's Go module settings (GOPROXY, ...) that are set, as go here takes them."""
     from tasks.commands import capture
 
     if gobuild.go_here():
         said = capture(["go", "env", *GO_MODULE_SETTINGS]).splitlines()
-        module_settings = dict(zip(GO_MODULE_SETTINGS, said, strict=False))
+        found = dict(zip(GO_MODULE_SETTINGS, said, strict=False))
     else:  # no go here: the environment's, as go itself would take them
-        module_settings = {key: os.environ.get(key, "") for key in GO_MODULE_SETTINGS}
-    env = {
+        found = {key: os.environ.get(key, "") for key in GO_MODULE_SETTINGS}
+    return {key: value for key, value in found.items() if value}
+
+
+def go_in_container(goroot: str) -> dict[str, str]:
+    """Where go is in a build container, and its caches (in the cache volume)."""
+    return {
         "PATH": f"{goroot}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        "GOTOOLCHAIN": "local",  # the tree's own version is the one there: never fetch another
-        **{key: value for key, value in module_settings.items() if value},
-        "GOFLAGS": "-buildvcs=false",  # go picks vendor/ itself when the tree has it
         "GOCACHE": f"{CACHE}/go-build",
         "GOMODCACHE": f"{CACHE}/mod",
-        "KUBE_BUILD_PLATFORMS": f"linux/{architecture}",
         "HOME": "/root",
+    }
+
+
+def build_environment(goroot: str, architecture: str, version: str, tree: Path) -> dict[str, str]:
+    env = {
+        "GOTOOLCHAIN": "local",  # the tree's own version is the one there: never fetch another
+        **module_settings(),
+        "GOFLAGS": "-buildvcs=false",  # go picks vendor/ itself when the tree has it
+        "KUBE_BUILD_PLATFORMS": f"linux/{architecture}",
+        **go_in_container(goroot),
     }
     if not (tree / ".git").exists():  # .git stays here: the version as tasks/build/artifacts.build_in_tree gives it
         env.update(KUBE_GIT_VERSION=version, KUBE_GIT_TREE_STATE="clean")

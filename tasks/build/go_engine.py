@@ -45,7 +45,6 @@ CONTAINER = "kubeadm-local-cluster-go"
 ROLE = "go-build"
 GO_VERSION = "1.26.8"  # the Go this project is developed with (FIELD-NOTES); modules may ask for newer
 OUT = "/out"
-MODULE_SETTINGS = ("GOPROXY", "GOSUMDB", "GONOSUMDB", "GOPRIVATE", "GONOPROXY", "GOINSECURE")
 CA_BUNDLE = "/etc/ssl/client-ca-bundle.crt"
 BACK = ("go.mod", "go.sum")  # what a go command may change in the module directory
 
@@ -78,32 +77,8 @@ def session() -> _Session:
 
 def _ensure_container(objects) -> bool:
     """The container, running, with this machine's CA bundle (False: none found here)."""
-    api = objects.client.api
-    try:
-        state = api.inspect_container(CONTAINER)
-    except NotFound:
-        state = None
-    if state is not None and (state["Config"].get("Labels") or {}).get(LABEL_ROLE) != ROLE:
-        raise EngineError(f"a container named {CONTAINER} exists that is not ours: left as it is")
-    if state is not None and state["Config"]["Image"] != engine_build.IMAGE:
-        api.remove_container(CONTAINER, force=True)  # made from an older build image
-        state = None
-    if state is None:
-        try:
-            api.create_volume(engine_build.CACHE_VOLUME, labels={LABEL_ROLE: engine_build.ROLES["cache"]})
-            api.create_container(
-                engine_build.IMAGE,
-                name=CONTAINER,
-                entrypoint=["sleep", "infinity"],
-                labels={LABEL_ROLE: ROLE},
-                host_config=objects.engine.host_config(
-                    binds={engine_build.CACHE_VOLUME: {"bind": engine_build.CACHE, "mode": "rw"}}, init=True
-                ),
-            )
-        except APIError as err:
-            raise EngineError(f"cannot create {CONTAINER}: {_short(str(err))}") from None
-    if not (state or {}).get("State", {}).get("Running"):
-        objects.start_container(CONTAINER)
+    volumes = {engine_build.CACHE_VOLUME: (engine_build.CACHE, "cache")}
+    engine_build.ensure_build_container(objects, CONTAINER, {LABEL_ROLE: ROLE}, volumes)
     bundle = client_ca_bundle()
     if bundle is not None:
         objects.put_files(CONTAINER, "/etc/ssl", {CA_BUNDLE.rpartition("/")[2]: bundle.read_bytes()})
@@ -120,16 +95,13 @@ def client_ca_bundle() -> Path | None:
 
 
 def environment(ready: _Session, env: Mapping[str, str]) -> dict[str, str]:
-    """The go command's environment there: the caller's (go_env), for the
-    engine's architecture, the caches in the volume, this machine's module settings."""
+    """The go command's environment there: the caller's (go_env: for the
+    nodes, the engine's architecture; or GOOS and GOARCH of this machine, for
+    its kubectl), the caches in the volume, this machine's module settings."""
     return {
-        **{key: os.environ[key] for key in MODULE_SETTINGS if os.environ.get(key)},
+        **engine_build.module_settings(),
         **env,
-        "GOARCH": ready.architecture,
-        "PATH": f"{ready.goroot}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        "GOCACHE": f"{engine_build.CACHE}/go-build",
-        "GOMODCACHE": f"{engine_build.CACHE}/mod",
-        "HOME": "/root",
+        **engine_build.go_in_container(ready.goroot),
         **({"SSL_CERT_FILE": CA_BUNDLE} if ready.ca_bundle else {}),
     }
 
