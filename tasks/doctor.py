@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tasks.build import containerd, go_engine, stage0
+from tasks.build import containerd, go_engine, platforms, stage0
 from tasks.e2e import busybox
 from tasks.engine import NODE_MODES, Engine, EngineError, EngineFacts
 from tasks.paths import state_dir
@@ -51,7 +51,9 @@ def run_checks(engine_connect: Callable[[], Engine] = Engine.connect) -> list[Ch
         checks.append(check_node_mode(engine))
         checks.append(check_cgroup(facts))
         checks.append(check_engine_disk(facts))
+        platforms.remember(facts.architecture)
     else:
+        platforms.remember(None)  # no engine: the checks below ask for none
         for name in ("node containers", "cgroup", "engine disk"):
             checks.append(Check(name, SKIP, "needs the engine"))
     checks.append(
@@ -63,6 +65,7 @@ def run_checks(engine_connect: Callable[[], Engine] = Engine.connect) -> list[Ch
             why="source builds keep about 15 GiB of Go build cache",
         )
     )
+    checks.append(check_platforms(facts))
     go = check_go(facts)
     checks.append(go)
     checks.append(check_mmdebstrap(facts))
@@ -135,6 +138,22 @@ def check_free_space(name: str, path: Path, warn_below: int, fail_below: int, wh
     return Check(name, OK, detail)
 
 
+def check_platforms(facts: EngineFacts | None) -> Check:
+    """This machine's platform and the nodes': where they differ, what is made where."""
+    here = "/".join(platforms.this_machine())
+    if facts is None:
+        return Check("platforms", SKIP, f"this machine {here}; the nodes' needs the engine")
+    why = platforms.foreign()
+    if why is None:
+        return Check("platforms", OK, f"this machine and the nodes (the engine's) are {here}")
+    return Check(
+        "platforms",
+        OK,
+        f"{why} (the engine's): their Go programs are cross-compiled, their C builds and Debian bases "
+        "made on the engine, and kubectl and helm built for this machine too",
+    )
+
+
 def check_go(facts: EngineFacts | None) -> Check:
     """go here builds everything here; without it, Go builds run on the engine
     (tasks/build/go_engine.py), but a tree built here (source.buildIn local) needs it."""
@@ -189,6 +208,9 @@ def check_mmdebstrap(facts: EngineFacts | None) -> Check:
     """Debian bases are made here with mmdebstrap, or without it in a container
     on the engine (stage 0), which needs the engine and its reach to the mirror."""
     path = shutil.which("mmdebstrap")
+    foreign = platforms.foreign() if facts is not None else None
+    if path and foreign:
+        return Check("mmdebstrap", OK, f"{path}: not for these nodes ({foreign}); Debian bases are made on the engine")
     if path:
         return Check("mmdebstrap", OK, f"{path}: Debian bases are made here")
     if facts is None:
@@ -219,7 +241,7 @@ def _build_check(name: str, problem: str | None, ok: str, why: str, fix: str, fa
     if problem is None:
         return Check(name, OK, ok)
     if facts is not None:
-        return Check(name, OK, f"{problem} here: built in a container on the engine ({why})")
+        return Check(name, OK, f"{problem}: built in a container on the engine ({why})")
     return Check(name, WARN, f"{problem} ({why})", fix)
 
 

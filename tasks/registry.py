@@ -38,7 +38,7 @@ from docker.errors import DockerException
 from doit.tools import config_changed
 
 from tasks import parallel
-from tasks.build import gobuild, oci, run_built
+from tasks.build import gobuild, oci, platforms, run_built
 from tasks.console import log
 from tasks.engine import LABEL, LABEL_ROLE, Engine
 from tasks.errors import UserError
@@ -152,7 +152,7 @@ def task_dicts() -> list[dict]:
     """doit tasks, in order: the binary, the image, the image into the engine."""
     from tasks.taskkit import step  # here: taskkit imports the cluster modules
 
-    state = {"recipe": RECIPE, "version": VERSION}
+    state = {"recipe": RECIPE, "version": VERSION, **platforms.cache_key()}
     return [
         {
             "basename": TASK,

@@ -310,7 +310,8 @@ def report_up():
         current = ", the current one" if settings.kubeconfig.switch_context else ""
         CONSOLE.emit(f"  kubectl context {names.context} in {names.shown(merged)}{current}; or:")
     CONSOLE.emit(f"  export KUBECONFIG={names.shown(names.kubeconfig())}")
-    CONSOLE.emit(f"  alias kubectl={names.shown(names.kubectl())}")
+    if names.kubectl().exists():  # none when this machine cannot run the kubectl of a tree or URL
+        CONSOLE.emit(f"  alias kubectl={names.shown(names.kubectl())}")
     CONSOLE.emit(f"  alias helm={names.shown(names.helm())}   # helm {helm.VERSION}, reads KUBECONFIG too")
     if settings.cluster.registry:
         where = registry.address(run_cluster().objects, names)

@@ -13,6 +13,7 @@ from doit.exceptions import TaskFailed
 from tasks import cluster as clu
 from tasks import context, teardown
 from tasks.build import artifacts as art
+from tasks.build import platforms
 from tasks.console import StatusReporter
 from tasks.errors import UserError
 from tasks.node import containers as nodes
@@ -127,7 +128,9 @@ def needed_by_artifacts(creator):
 
 
 def recipe(**extra) -> dict:
-    return {"recipe": art.RECIPE, **extra}
+    """What a build for the nodes depends on besides its inputs: how we make
+    it, and the nodes' architecture (another engine's is another build)."""
+    return {"recipe": art.RECIPE, **platforms.cache_key(), **extra}
 
 
 # ---------------------------------------------------------------- the cluster

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from tasks.access import api as api_access
 from tasks.access import user_kubeconfig
-from tasks.build import helm
+from tasks.build import client, helm
+from tasks.build.artifacts import binary_source
 from tasks.cluster import ADMIN_CONF, Cluster
 from tasks.console import log
 from tasks.errors import UserError
@@ -45,7 +46,13 @@ def write_kubeconfig(cluster: Cluster) -> None:
         with os.fdopen(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
             out.write(text)
         os.chmod(partial, 0o600)
-    _copy_program(cluster.artifacts.binary("kubectl"), cluster.names.kubectl())
+    kubectl = client.kubectl_for_this_machine(cluster.artifacts, cluster.settings)
+    if kubectl is None:
+        cluster.names.kubectl().unlink(missing_ok=True)  # another cluster's, or a Linux one this machine cannot run
+        source = binary_source(cluster.settings, "kubectl").describe()
+        log.info("no kubectl beside admin.conf: kubectl comes from %s, for Linux; use one of your own", source)
+    else:
+        _copy_program(kubectl, cluster.names.kubectl())
     _copy_program(helm.binary(), cluster.names.helm())
     settings = cluster.settings.kubeconfig
     if settings.merge:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 
-from tasks.build import debian, gobuild, oci
+from tasks.build import debian, gobuild, oci, platforms
 from tasks.errors import UserError
 from tasks.paths import IMAGES_DIR, cache_dir, logs_dir
 
@@ -110,7 +110,7 @@ def task_dicts(program: Program) -> list[dict]:
 
     from tasks.taskkit import step  # here: taskkit imports the cluster modules
 
-    state = {"recipe": program.recipe, "version": program.version, "ldflags": program.ldflags}
+    state = {"recipe": program.recipe, "version": program.version, "ldflags": program.ldflags, **platforms.cache_key()}
     template = gobuild.TEMPLATES / f"{program.name}.go.mod"
     tasks = [
         {

@@ -18,6 +18,9 @@ that make them.
   built where Debian's are too old.
 - ctools.py: what the C builds (runc, busybox) need on this machine.
 - helm.py: helm from its Go module, put beside the cluster's kubectl by `up`.
+- platforms.py: this machine's platform and the nodes' (the engine's
+  architecture): what is cross-compiled, and what is made on the engine.
+- client.py: a kubectl for this machine when it cannot run the nodes' (a Mac).
 - tree_sync.py, engine.py: a Kubernetes tree kept on the engine and built there.
 - steps.py: their task creators, which tasks.pipeline gathers for doit.
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import requests
 
-from tasks.build import debian, gobuild, oci, run_built
+from tasks.build import debian, gobuild, oci, platforms, run_built
 from tasks.commands import capture, run_logged
 from tasks.download import fetch
 from tasks.engine import Engine
@@ -87,15 +87,16 @@ def binary_source(settings: Settings, name: str) -> Source:
 # ---------------------------------------------------------------- the release
 
 
-def release_url(site: str, version: str, name: str) -> str:
-    return f"{site}/{version}/bin/linux/{gobuild.go_env()['GOARCH']}/{name}"
+def release_url(site: str, version: str, name: str, goos_goarch: tuple[str, str] | None = None) -> str:
+    """A file of the release for GOOS/GOARCH (the nodes' platform unless given)."""
+    goos, goarch = goos_goarch or platforms.nodes_platform()
+    return f"{site}/{version}/bin/{goos}/{goarch}/{name}"
 
 
-def fetch_released(site: str, version: str, name: str) -> Path:
+def fetch_released(site: str, version: str, name: str, goos_goarch: tuple[str, str] | None = None) -> Path:
     """A file of the release, verified against the sha256 the release publishes beside it."""
-    url = release_url(site, version, name)
-    checksum_file = cache_dir() / "downloads" / f".{version}-{name}.sha256"
-    checksum_file.parent.mkdir(parents=True, exist_ok=True)
+    url = release_url(site, version, name, goos_goarch)
+    (cache_dir() / "downloads").mkdir(parents=True, exist_ok=True)
     try:
         response = requests.get(f"{url}.sha256", timeout=(10, 60))
         response.raise_for_status()
@@ -221,7 +222,7 @@ def build_in_tree(artifacts: ArtifactSet, name: str, tree: Path, what: str = "")
     """`make WHAT=cmd/<name>` (or WHAT=what) in the user's Kubernetes tree, then copy the binary."""
     what = what or f"cmd/{name}"
     env = {
-        "KUBE_BUILD_PLATFORMS": "linux/" + gobuild.go_env()["GOARCH"],
+        "KUBE_BUILD_PLATFORMS": "/".join(platforms.nodes_platform()),
         # The tree's scripts would otherwise keep caches of their own under _output.
         **{key: value for key, value in go_caches().items() if key not in os.environ},
     }

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from doit.tools import config_changed
 
-from tasks.build import ctools, gobuild, oci, run_built
+from tasks.build import ctools, gobuild, oci, platforms, run_built
 from tasks.console import log
 from tasks.errors import UserError
 from tasks.paths import cache_dir, logs_dir
@@ -222,16 +222,17 @@ def _check_runc(runtime: Runtime, runc_version_file: Path) -> None:
 
 
 def runc_build_problem() -> str | None:
-    """What this machine lacks to build runc (a C compiler, libseccomp's static
-    library and its pkg-config file), or None."""
-    problem = ctools.missing({f"C compiler ({ctools.compiler()})": ctools.compiler(), "pkg-config": "pkg-config"})
+    """What this machine lacks to build runc (the nodes' platform, a C compiler,
+    libseccomp's static library and its pkg-config file), or None."""
+    tools = {f"C compiler ({ctools.compiler()})": ctools.compiler(), "pkg-config": "pkg-config"}
+    problem = platforms.foreign() or ctools.missing(tools)
     if problem:
         return problem
     libdir = ctools.ask(["pkg-config", "--variable=libdir", "libseccomp"])
     if libdir is None:
-        return "no libseccomp development files (pkg-config knows no libseccomp)"
+        return "no libseccomp development files here (pkg-config knows no libseccomp)"
     if not (Path(libdir) / "libseccomp.a").is_file():
-        return f"no static libseccomp ({libdir}/libseccomp.a)"
+        return f"no static libseccomp here ({libdir}/libseccomp.a)"
     return None
 
 
@@ -240,7 +241,7 @@ def build_runc(runtime: Runtime) -> None:
     # Without the C tools here (or without go), the build image on the engine has them.
     on_engine = not gobuild.go_here() or runc_build_problem() is not None
     if on_engine:
-        log.info("runc %s: built on the engine (%s here)", version, runc_build_problem() or "no go")
+        log.info("runc %s: built on the engine (%s)", version, runc_build_problem() or "no go here")
     module_dir = _module_dir("runc", version)
     facts = gobuild.module_facts(RUNC_MODULE, version, cache_dir())
     go = gobuild.go_directive(Path(facts["GoMod"]).read_text())
@@ -304,7 +305,11 @@ def task_dicts(runtime: Runtime) -> list[dict]:
                 "actions": [(step(build_containerd), [runtime])],
                 "file_dep": [str(gobuild.TEMPLATES / "containerd.go.mod")],
                 "targets": [str(binary(version, name)) for name in CONTAINERD_BINARIES],
-                "uptodate": [config_changed({"recipe": RECIPE, "version": version, "runc": runtime.runc})],
+                "uptodate": [
+                    config_changed(
+                        {"recipe": RECIPE, "version": version, "runc": runtime.runc, **platforms.cache_key()}
+                    )
+                ],
                 "meta": {"title": f"containerd {version} from Go modules"},
             }
         )
@@ -318,7 +323,7 @@ def task_dicts(runtime: Runtime) -> list[dict]:
                 "actions": [(step(build_runc), [runtime])],
                 "file_dep": [str(gobuild.TEMPLATES / "runc.go.mod")],
                 "targets": [str(runc_binary(version))],
-                "uptodate": [config_changed({"recipe": RECIPE, "version": version})],
+                "uptodate": [config_changed({"recipe": RECIPE, "version": version, **platforms.cache_key()})],
                 "meta": {"title": f"runc {version} from Go modules"},
             }
         )

@@ -13,10 +13,10 @@ def compiler() -> str:
 
 
 def missing(programs: dict[str, str]) -> str | None:
-    """The first of {what: program} not on PATH, said as a user would ("no make"), or None."""
+    """The first of {what: program} not on PATH, said as a user would ("no make here"), or None."""
     for what, program in programs.items():
         if not shutil.which(program):
-            return f"no {what}"
+            return f"no {what} here"
     return None
 
 

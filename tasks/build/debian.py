@@ -7,7 +7,7 @@ import re
 import shutil
 from pathlib import Path
 
-from tasks.build import debian_engine
+from tasks.build import debian_engine, platforms
 from tasks.commands import run_logged
 from tasks.console import log
 from tasks.errors import UserError
@@ -66,7 +66,9 @@ def rootfs(
     Here when this machine has mmdebstrap; otherwise in a container on the
     engine (tasks/build/debian_engine.py), whose tar comes back into OUTPUT."""
     mirror = host_debian_mirror() if mirror is None else mirror
-    here = shutil.which("mmdebstrap") is not None
+    # mmdebstrap here makes this machine's architecture; the engine's host makes the nodes'.
+    why_not_here = "no mmdebstrap here" if shutil.which("mmdebstrap") is None else platforms.foreign()
+    here = why_not_here is None
     hooks = [hook for hook in (extract_hook, customize_hook) if hook is not None]
     where = {hook: str(hook) for hook in hooks} if here else debian_engine.hook_paths(hooks)
     options = [f"--variant={variant}", "--include=" + ",".join(packages), *SLIM, *APT_OPTIONS]
@@ -85,7 +87,7 @@ def rootfs(
     with replacing(output, suffix=".tar") as partial:
         if here:
             return run_logged(["mmdebstrap", *options, suite, str(partial), *sources], log_file, f"making {what}")
-        log.info("no mmdebstrap here: making %s in a container on the engine", what)
+        log.info("%s: making %s in a container on the engine", why_not_here, what)
         return debian_engine.run_mmdebstrap(
             [*options, suite, debian_engine.OUTPUT_IN_CONTAINER, *sources],
             hooks,

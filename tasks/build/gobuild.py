@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import platform
 import re
 import shutil
 from pathlib import Path
@@ -12,8 +11,7 @@ from string import Template
 
 from plumbum.commands.processes import ProcessTimedOut
 
-from tasks.build import goproxy
-from tasks.build.oci import ARCHITECTURES
+from tasks.build import goproxy, platforms
 from tasks.commands import capture, run_logged
 from tasks.console import CONSOLE
 from tasks.errors import UserError
@@ -36,13 +34,13 @@ PACKAGE_LINE = re.compile(r"[\w.~+-]+(?:/[\w.~+-]+)*")
 
 
 def go_env(module_dir: Path | None = None) -> dict[str, str]:
-    """The environment of every go command: static binaries for Linux, modules
-    resolved and recorded as needed, and no go.work of the user's in the way."""
-    arch = ARCHITECTURES.get(platform.machine(), platform.machine())
+    """The environment of every go command: static binaries for the nodes
+    (Linux, the engine's architecture), modules resolved and recorded as
+    needed, and no go.work of the user's in the way."""
     return {
         "CGO_ENABLED": "0",
         "GOOS": "linux",
-        "GOARCH": arch,
+        "GOARCH": platforms.nodes_architecture(),
         "GOFLAGS": "-mod=mod -buildvcs=false",
         "GOWORK": "off",
         "GO111MODULE": "on",

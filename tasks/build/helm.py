@@ -18,10 +18,13 @@ helm keeps its own state where it always does (XDG directories under HOME:
 plugins; HELM_CONFIG_HOME, HELM_CACHE_HOME, HELM_DATA_HOME move them): a
 local chart needs none of it, and a user's repositories stay theirs.
 
+helm only runs beside admin.conf, so it is built for this machine's platform
+(a Mac's helm on a Mac; tasks/build/client.py), never the nodes'.
+
 Layout: ~/.kubeadm-local-cluster/cache/helm/<version>/ (independent of the
 Kubernetes version)
-    module/   the wrapper module (config/gomod/helm.go.mod)
-    helm      the static binary
+    module/                the wrapper module (config/gomod/helm.go.mod)
+    <goos>-<goarch>/helm   the static binary, for this machine
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from pathlib import Path
 
 from doit.tools import config_changed
 
-from tasks.build import gobuild, run_built
+from tasks.build import client, gobuild, platforms, run_built
 from tasks.errors import UserError
 from tasks.paths import cache_dir, logs_dir
 
@@ -39,7 +42,7 @@ MODULE = "helm.sh/helm/v4"
 PACKAGE = f"{MODULE}/cmd/helm"
 TEMPLATE = "helm.go.mod"
 # Changing how it is built (a flag, the template's meaning) bumps this.
-RECIPE = "1"
+RECIPE = "2"  # 2: for this machine's platform
 TASK = "helm"
 
 
@@ -48,7 +51,7 @@ def root() -> Path:
 
 
 def binary() -> Path:
-    return root() / "helm"
+    return root() / client.platform_name(platforms.this_machine()) / "helm"
 
 
 def _log(what: str) -> Path:
@@ -75,7 +78,13 @@ def build() -> float:
     go = wrapper_go(gobuild.go_directive(Path(facts["GoMod"]).read_text()))
     gobuild.write_module(module_dir, TEMPLATE, {"version": VERSION, "go": go})
     seconds = gobuild.tidy(module_dir, _log("module"), f"helm {VERSION}")
-    seconds += gobuild.build(module_dir, PACKAGE, binary(), _log("build"), f"helm {VERSION}", ldflags=ldflags())
+    goos, goarch = platforms.this_machine()
+    what = f"helm {VERSION} for {goos}/{goarch}"
+    environment = {"GOOS": goos, "GOARCH": goarch}
+    seconds += gobuild.build(module_dir, PACKAGE, binary(), _log("build"), what, ldflags=ldflags(), env=environment)
+    if platforms.foreign():  # the engine cannot run it for us: its header and build information say what it is
+        client.check_executable(binary(), (goos, goarch), (MODULE, VERSION), what)
+        return seconds
     said = reported_version(binary())
     if said != VERSION:
         raise UserError(f"the helm just built says it is {said!r}, not {VERSION}: see {_log('build')}")
@@ -100,6 +109,10 @@ def task_dict() -> dict:
         "actions": [step(action)],
         "file_dep": [str(gobuild.TEMPLATES / TEMPLATE)],
         "targets": [str(binary())],
-        "uptodate": [config_changed({"recipe": RECIPE, "version": VERSION, "ldflags": ldflags()})],
+        "uptodate": [
+            config_changed(
+                {"recipe": RECIPE, "version": VERSION, "ldflags": ldflags(), "platform": platforms.this_machine()}
+            )
+        ],
         "meta": {"title": f"helm {VERSION} from Go modules"},
     }

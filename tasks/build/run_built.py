@@ -10,15 +10,13 @@ into the container once (its digest is compared first), then runs there."""
 from __future__ import annotations
 
 import os
-import platform
 import shlex
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tasks.build import oci
-from tasks.build.oci import ARCHITECTURES
+from tasks.build import oci, platforms
 from tasks.errors import UserError
 
 ELF_MACHINES = {62: "amd64", 183: "arm64"}  # e_machine: EM_X86_64, EM_AARCH64
@@ -34,14 +32,15 @@ class Said:
 
 def runs_here(program: Path, system: str | None = None, machine: str | None = None) -> bool:
     """Can this machine run PROGRAM? Linux of the program's architecture (a script runs on any Linux)."""
-    if (system or platform.system()) != "Linux":
+    here_system, here_arch = platforms.this_machine()
+    if (system or here_system).lower() != "linux":
         return False
     with open(program, "rb") as file:
         header = file.read(20)
     if header[:4] != b"\x7fELF":
         return True
     wanted = ELF_MACHINES.get(int.from_bytes(header[18:20], "little"))
-    return wanted == ARCHITECTURES.get(machine or platform.machine())
+    return wanted == (platforms.architecture(machine) if machine else here_arch)
 
 
 def run(program: Path, args: Sequence[str] = (), env: Mapping[str, str] | None = None, whole_env: bool = False) -> Said:

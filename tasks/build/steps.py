@@ -11,7 +11,7 @@ from doit.tools import config_changed
 
 from tasks import context
 from tasks.build import artifacts as art
-from tasks.build import containerd, helm
+from tasks.build import client, containerd, helm
 from tasks.build import engine as engine_build
 from tasks.build.gobuild import KUBERNETES_COMMANDS
 from tasks.node import image as node_image
@@ -203,11 +203,17 @@ def task_helm():
     return helm.task_dict()
 
 
+@needed_by_artifacts
+def task_client_kubectl(artifacts: art.ArtifactSet):
+    """kubectl for this machine, when it cannot run the nodes' (tasks/build/client.py)"""
+    yield client.task_dict(artifacts, context.settings())
+
+
 def task_artifacts():
     """build or fetch every binary and image a cluster needs (and helm, for its state directory)"""
     return {
         "basename": "artifacts",
         "actions": None,
-        "task_dep": ["kubernetes", "images", "crictl", "containerd", helm.TASK],
+        "task_dep": ["kubernetes", "images", "crictl", "containerd", helm.TASK, "client-kubectl"],
         "params": flag_params(),
     }

@@ -35,7 +35,7 @@ import shutil
 import tarfile
 from pathlib import Path
 
-from tasks.build import ctools, debian, run_built
+from tasks.build import ctools, debian, platforms, run_built
 from tasks.commands import run_logged
 from tasks.console import CONSOLE, log
 from tasks.download import fetch
@@ -136,17 +136,17 @@ def config_differences(config: str, changes: dict[str, str | None] = CONFIG) -> 
 
 
 def build_problem() -> str | None:
-    """What this machine lacks to build busybox (a C compiler, make, glibc's
-    static library), or None."""
+    """What this machine lacks to build busybox (the nodes' platform, a C
+    compiler, make, glibc's static library), or None."""
     compiler = ctools.compiler()
-    problem = ctools.missing({f"C compiler ({compiler})": compiler, "make": "make"})
+    problem = platforms.foreign() or ctools.missing({f"C compiler ({compiler})": compiler, "make": "make"})
     if problem:
         return problem
     libc = ctools.ask([compiler, "-print-file-name=libc.a"])
     if libc is None:
-        return f"{compiler} does not run"
+        return f"{compiler} does not run here"
     if not os.path.isabs(libc):  # gcc echoes the bare name when it has no such file
-        return "no static C library (libc.a, in libc6-dev)"
+        return "no static C library here (libc.a, in libc6-dev)"
     return None
 
 
@@ -176,7 +176,7 @@ def build() -> float:
     the seconds it took. A failure is one line naming the log."""
     problem = build_problem()
     if problem is not None:
-        log.info("busybox %s: built on the engine (%s here)", VERSION, problem)
+        log.info("busybox %s: built on the engine (%s)", VERSION, problem)
     make = _make_here if problem is None else _make_on_engine
     tarball = fetch_source()
     src = root() / "src"

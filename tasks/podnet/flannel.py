@@ -37,7 +37,7 @@ from string import Template
 
 from doit.tools import config_changed
 
-from tasks.build import debian, gobuild, oci, run_built
+from tasks.build import debian, gobuild, oci, platforms, run_built
 from tasks.build.artifacts import KUBE_PROXY_HOOK
 from tasks.errors import UserError
 from tasks.paths import IMAGES_DIR, cache_dir, logs_dir
@@ -215,7 +215,7 @@ def task_dicts() -> list[dict]:
     """doit tasks, in order: flanneld, the CNI plugin, the Debian base, the image."""
     from tasks.taskkit import step  # here: taskkit imports the cluster modules, which may import podnet
 
-    state = {"recipe": RECIPE, "version": VERSION}
+    state = {"recipe": RECIPE, "version": VERSION, **platforms.cache_key()}
     binaries = [str(binary(name)) for name in ("flanneld", "install-conf", "flannel")]
     return [
         {

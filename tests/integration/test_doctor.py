@@ -37,6 +37,11 @@ def test_doctor_says_a_cluster_can_be_made_here():
         assert "nodes will run in explicit-capabilities mode" in node_line
     cgroup = docker("info", "--format", "{{.CgroupVersion}}").stdout.strip()
     assert f"cgroup v{cgroup}" in next(line for line in lines if " cgroup " in line)
+    # The engine is on this machine: one platform, its architecture as the engine says it.
+    machine = docker("info", "--format", "{{.Architecture}}").stdout.strip()
+    architecture = {"x86_64": "amd64", "aarch64": "arm64"}[machine]
+    platforms = next(line for line in lines if " platforms " in line)
+    assert f"this machine and the nodes (the engine's) are linux/{architecture}" in platforms
 
 
 def test_doctor_leaves_no_container_behind():

@@ -99,7 +99,7 @@ def test_without_the_tools_here_busybox_is_made_on_the_engine(isolated_home, mon
         return 1.0
 
     monkeypatch.setattr(busybox.shutil, "which", lambda name: None if name == "make" else f"/usr/bin/{name}")
-    assert busybox.build_problem() == "no make"
+    assert busybox.build_problem() == "no make here"
     check = doctor.check_busybox_build(None)
     assert check.status == doctor.WARN and "busybox test image" in check.detail and "make" in check.fix
     assert doctor.check_busybox_build(ENGINE).status == doctor.OK

@@ -274,7 +274,7 @@ def test_without_a_c_compiler_here_runc_is_built_on_the_engine(monkeypatch, tmp_
     from tasks.engine import EngineFacts
 
     monkeypatch.setenv("CC", "/nonexistent/cc")
-    assert containerd.runc_build_problem() == "no C compiler (/nonexistent/cc)"
+    assert containerd.runc_build_problem() == "no C compiler (/nonexistent/cc) here"
     check = doctor.check_runc_build(None)
     assert check.status == doctor.WARN and "Kubernetes 1.36+" in check.detail
     assert "libseccomp-dev" in check.fix
