@@ -12,13 +12,18 @@ module in this order (tasks.cli sorts them so):
 
 from __future__ import annotations
 
+import json
+
 from tasks import context, doctor
 from tasks.build.steps import *  # noqa: F403  (doit finds task creators by name in this module)
+from tasks.cluster import node_state
 from tasks.cluster_commands import *  # noqa: F403
 from tasks.console import CONSOLE
 from tasks.e2e import run as e2e
 from tasks.e2e.steps import *  # noqa: F403
+from tasks.engine import LABEL
 from tasks.errors import UserError
+from tasks.node import snapshot
 from tasks.settings import parse_flags, render_effective
 from tasks.steps import *  # noqa: F403
 from tasks.taskkit import (  # noqa: F401  (COMMANDS, DOIT_CONFIG, doit_config: read by cli and doit)
@@ -58,8 +63,25 @@ def run_conformance(serial: bool):
 
 @step
 def check_cluster():
-    if not run_cluster().complete():
-        raise UserError("no cluster made for these settings is running: run `local-cluster up` first (same settings)")
+    cluster = run_cluster()
+    if not cluster.complete():
+        raise UserError(why_not_testable(cluster))
+
+
+def why_not_testable(cluster) -> str:
+    """Why the cluster of these settings cannot be tested, as the user would fix it:
+    none of that name, one made with other settings (which), or one not running."""
+    name = cluster.settings.cluster.name
+    nodes = {node.name: node for node in cluster.objects.nodes()}
+    if not nodes:
+        return f"cluster {name} is not up: run `local-cluster up` first"
+    master = nodes.get(cluster.master)
+    made_with = json.loads(master.labels.get(f"{LABEL}.state", "{}")) if master is not None else {}
+    wanted = json.loads(json.dumps(node_state(cluster.settings, cluster.artifacts)))
+    if cluster.matching_nodes() is None:
+        said = "; ".join(snapshot.changes(made_with, wanted)) if made_with else f"{len(nodes)} nodes of other settings"
+        return f"cluster {name} was made with other settings than these ({said}): give this command the flags `up` had"
+    return f"cluster {name} is not running, or was left half-made: run `local-cluster up`"
 
 
 def task_e2e_cluster():

@@ -1,8 +1,10 @@
 """How a conformance run is asked for and how its JUnit is read: no engine."""
 
+import json
 import re
 
 from tasks.e2e import run as e2e
+from tasks.settings import load_settings
 
 
 def test_a_substring_is_taken_literally_not_as_a_regexp():
@@ -77,3 +79,39 @@ def test_progress_counts_ginkgo_dots_and_shows_everything_else(capsys, tmp_path)
     assert "• [FAILED] [5.6 seconds]" in shown and "[sig-node] Secrets ..." in shown
     assert not any(set(line) == {"•"} for line in shown)  # the dots themselves are not echoed
     assert log.read_text().count("•") == 27  # the log keeps ginkgo's output as it was
+
+
+class FakeNode:
+    def __init__(self, name, state):
+        self.name, self.labels = name, {"io.kubeadm-local-cluster.state": json.dumps(state)}
+
+
+class FakeCluster:
+    """A cluster as check_cluster sees it: its nodes on the engine (a fake) and what these settings want."""
+
+    def __init__(self, nodes, matching):
+        self.settings = load_settings(environ={})
+        self.artifacts = None
+        self.master = "kube-master"
+        self.objects = type("Objects", (), {"nodes": lambda _self: nodes})()
+        self._matching = matching
+
+    def matching_nodes(self):
+        return self._matching
+
+
+def test_e2e_on_a_cluster_made_with_other_flags_says_which(monkeypatch):
+    from tasks import pipeline
+
+    wanted = {"kubernetes version": "v1.37.2", "cluster.numNodes": 2}
+    monkeypatch.setattr(pipeline, "node_state", lambda settings, artifacts: wanted)
+    assert (
+        pipeline.why_not_testable(FakeCluster([], None))
+        == "cluster kubeadm-local-cluster is not up: run `local-cluster up` first"
+    )
+    made = [FakeNode("kube-master", {**wanted, "cluster.numNodes": 1}), FakeNode("kube-node-1", {})]
+    assert pipeline.why_not_testable(FakeCluster(made, None)) == (
+        "cluster kubeadm-local-cluster was made with other settings than these (cluster.numNodes 1 -> 2): "
+        "give this command the flags `up` had"
+    )
+    assert "is not running, or was left half-made" in pipeline.why_not_testable(FakeCluster(made, {"x": 1}))
