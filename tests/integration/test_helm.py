@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from tasks.build import helm
+from tasks.build import helm, platforms
 from tasks.naming import Names
 from tasks.paths import REPO_DIR, cache_dir
 from tests.integration.conftest import VERSION, Kubectl, local_cluster, tool_environ
@@ -47,7 +47,8 @@ def test_helm_of_the_readme_s_version_is_beside_kubectl(cluster):
     assert NAMES.helm(home) == NAMES.kubectl(home).with_name("helm")
     assert f"alias helm=~/.kubeadm-local-cluster/clusters/{CLUSTER}/helm" in out
     assert run_helm(home, "version", "--template", "{{.Version}}") == helm.VERSION
-    built = cache_dir(home) / "helm" / helm.VERSION / "helm"
+    goos, goarch = platforms.this_machine()  # helm runs only here: built for this machine
+    built = cache_dir(home) / "helm" / helm.VERSION / f"{goos}-{goarch}" / "helm"
     assert NAMES.helm(home).read_bytes() == built.read_bytes()
 
 
