@@ -115,6 +115,22 @@ class TarStream:
         return b"".join(pieces)
 
 
+def tar_of_directories(directories: dict[str, Path], root_owned: bool = False) -> bytes:
+    """An archive of each directory under its name there ({name: directory}),
+    for put_archive; ROOT_OWNED: every file root's, whoever owns it here."""
+
+    def owned_by_root(info: tarfile.TarInfo) -> tarfile.TarInfo:
+        info.uid = info.gid = 0
+        info.uname = info.gname = "root"
+        return info
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, directory in directories.items():
+            tar.add(directory, arcname=name, filter=owned_by_root if root_owned else None)
+    return buffer.getvalue()
+
+
 def _padded(size: int) -> int:
     return -(-size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
 

@@ -23,6 +23,7 @@ from docker.errors import APIError, NotFound
 
 from tasks.build import stage0
 from tasks.commands import CommandLog
+from tasks.container_io import tar_of_directories
 from tasks.engine import LABEL_ROLE, NODE_MODES, EngineError, _short
 
 HOOKS = "/stage0/hooks"
@@ -34,17 +35,7 @@ CHUNK = 1 << 20
 
 def _hooks_archive(hooks: list[Path]) -> bytes:
     """Each hook's directory (a hook may use files beside it), under HOOKS/<i>/."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for number, hook in enumerate(hooks):
-            tar.add(hook.parent, arcname=f"{number}", filter=_owned_by_root)
-    return buffer.getvalue()
-
-
-def _owned_by_root(info: tarfile.TarInfo) -> tarfile.TarInfo:
-    info.uid = info.gid = 0
-    info.uname = info.gname = "root"
-    return info
+    return tar_of_directories({f"{number}": hook.parent for number, hook in enumerate(hooks)}, root_owned=True)
 
 
 def hook_paths(hooks: list[Path]) -> dict[Path, str]:

@@ -26,7 +26,6 @@ import io
 import os
 import shlex
 import ssl
-import tarfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -38,6 +37,7 @@ from tasks.build import engine as engine_build
 from tasks.build.oci import ARCHITECTURES
 from tasks.commands import CommandLog
 from tasks.console import log
+from tasks.container_io import tar_of_directories
 from tasks.engine import LABEL_ROLE, EngineError, _short
 from tasks.errors import UserError
 
@@ -106,13 +106,6 @@ def environment(ready: _Session, env: Mapping[str, str]) -> dict[str, str]:
     }
 
 
-def _module_archive(module_dir: Path) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        tar.add(module_dir, arcname=module_dir.name)
-    return buffer.getvalue()
-
-
 def _outputs(argv: Sequence[str]) -> tuple[list[str], dict[str, Path]]:
     """argv with each `-o PATH` pointed into OUT; {path there: path here}."""
     out, wanted = list(argv), {}
@@ -154,7 +147,9 @@ def _put_module(ready: _Session, module_dir: Path) -> None:
     done = ready.objects.exec(CONTAINER, ["sh", "-c", f"mkdir -p {parent} && rm -rf {shlex.quote(str(module_dir))}"])
     if done.exit_code != 0:
         raise EngineError(f"cannot make {module_dir} in {CONTAINER}: {done.output.strip()[-200:]}")
-    ready.objects.put_archive(CONTAINER, str(module_dir.parent), io.BytesIO(_module_archive(module_dir)))
+    ready.objects.put_archive(
+        CONTAINER, str(module_dir.parent), io.BytesIO(tar_of_directories({module_dir.name: module_dir}))
+    )
 
 
 def _take_back(ready: _Session, module_dir: Path, wanted: dict[str, Path], back: Sequence[str] = BACK) -> None:

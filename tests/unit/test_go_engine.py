@@ -2,9 +2,13 @@
 the argv rewritten for the container, and gobuild's choice of where to run.
 The real container is tests/integration/test_python_only_client.py's."""
 
+import io
+import os
+import tarfile
 from pathlib import Path
 
 from tasks.build import go_engine, gobuild
+from tasks.container_io import tar_of_directories
 
 
 def test_outputs_are_written_in_the_container_and_named_for_the_way_back():
@@ -41,3 +45,16 @@ def test_without_go_here_gobuild_runs_go_on_the_engine_and_reads_the_proxy_with_
     assert {cgo for _, _, cgo, _ in ran} == {"0"} and {cwd for *_, cwd in ran} == {tmp_path}
     assert gobuild.module_facts("k8s.io/kubernetes", "v1.37.2", tmp_path) == {"GoMod": "go.mod"}
     assert asked == [("k8s.io/kubernetes", "v1.37.2")]
+
+
+def test_a_directory_goes_in_under_its_name_and_hooks_as_root_s(tmp_path):
+
+    module = tmp_path / "module"
+    module.mkdir()
+    (module / "go.mod").write_text("module example.invalid/m\n")
+    with tarfile.open(fileobj=io.BytesIO(tar_of_directories({"module": module}))) as tar:
+        assert sorted(tar.getnames()) == ["module", "module/go.mod"]
+        assert tar.getmember("module/go.mod").uid == os.getuid()
+    with tarfile.open(fileobj=io.BytesIO(tar_of_directories({"0": module}, root_owned=True))) as tar:
+        assert sorted(tar.getnames()) == ["0", "0/go.mod"]
+        assert {(m.uid, m.gid, m.uname) for m in tar} == {(0, 0, "root")}
