@@ -22,6 +22,7 @@ The container is kept between runs (like the tree build containers);
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import os
 import shlex
@@ -62,6 +63,9 @@ class _Session:
         engine_build.ensure_image(self.objects.engine)
         self.ca_bundle = _ensure_container(self.objects)
         self.goroot = engine_build.ensure_toolchain(self.objects, CONTAINER, GO_VERSION, self.architecture)
+        # {directory: digest of what was sent}: a directory unchanged here since a
+        # command that ended well is not sent again (tidy, list and build of one module).
+        self.sent: dict[Path, str] = {}
 
 
 _session: _Session | None = None
@@ -143,13 +147,16 @@ def exec_in(ready: _Session, argv: Sequence[str], env: Mapping[str, str], on_out
 
 
 def _put_module(ready: _Session, module_dir: Path) -> None:
+    archive = tar_of_directories({module_dir.name: module_dir})
+    digest = hashlib.sha256(archive).hexdigest()
+    if ready.sent.get(module_dir) == digest:
+        return
     parent = shlex.quote(str(module_dir.parent))
     done = ready.objects.exec(CONTAINER, ["sh", "-c", f"mkdir -p {parent} && rm -rf {shlex.quote(str(module_dir))}"])
     if done.exit_code != 0:
         raise EngineError(f"cannot make {module_dir} in {CONTAINER}: {done.output.strip()[-200:]}")
-    ready.objects.put_archive(
-        CONTAINER, str(module_dir.parent), io.BytesIO(tar_of_directories({module_dir.name: module_dir}))
-    )
+    ready.objects.put_archive(CONTAINER, str(module_dir.parent), io.BytesIO(archive))
+    ready.sent[module_dir] = digest
 
 
 def _take_back(ready: _Session, module_dir: Path, wanted: dict[str, Path], back: Sequence[str] = BACK) -> None:
@@ -186,14 +193,24 @@ def run(
     _put_module(ready, cwd)
     argv, wanted = _outputs(argv)
     log_file.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_file, "w", encoding="utf-8") as out:
+    with _resent_after_a_failure(ready, cwd), open(log_file, "w", encoding="utf-8") as out:
         out.write(f"$ {shlex.join(argv)}  (on the engine, in {CONTAINER})\n")
         output = CommandLog(out, on_line)
         code = _exec(ready, argv, cwd, env, output.write, output.write)
         if code != 0:
             raise output.failure(log_file, f"{what} on the engine", code)
-    _take_back(ready, cwd, wanted, back)
+        _take_back(ready, cwd, wanted, back)
     return time.monotonic() - started
+
+
+@contextlib.contextmanager
+def _resent_after_a_failure(ready: _Session, module_dir: Path):
+    """A command that failed may have left its copy half-changed there: the next one gets it afresh."""
+    try:
+        yield
+    except BaseException:
+        ready.sent.pop(module_dir, None)
+        raise
 
 
 def capture(argv: Sequence[str], env: Mapping[str, str], cwd: Path) -> str:
@@ -202,11 +219,12 @@ def capture(argv: Sequence[str], env: Mapping[str, str], cwd: Path) -> str:
     _put_module(ready, cwd)
     out: list[str] = []
     err: list[str] = []
-    code = _exec(ready, argv, cwd, env, out.append, err.append)
-    if code != 0:
-        detail = " ".join("".join(err or out).split())[-400:]
-        raise UserError(f"`{shlex.join(argv)}` failed on the engine (exit {code}): {detail}")
-    _take_back(ready, cwd, {})
+    with _resent_after_a_failure(ready, cwd):
+        code = _exec(ready, argv, cwd, env, out.append, err.append)
+        if code != 0:
+            detail = " ".join("".join(err or out).split())[-400:]
+            raise UserError(f"`{shlex.join(argv)}` failed on the engine (exit {code}): {detail}")
+        _take_back(ready, cwd, {})
     return "".join(out)
 
 

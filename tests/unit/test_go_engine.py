@@ -58,3 +58,37 @@ def test_a_directory_goes_in_under_its_name_and_hooks_as_root_s(tmp_path):
     with tarfile.open(fileobj=io.BytesIO(tar_of_directories({"0": module}, root_owned=True))) as tar:
         assert sorted(tar.getnames()) == ["0", "0/go.mod"]
         assert {(m.uid, m.gid, m.uname) for m in tar} == {(0, 0, "root")}
+
+
+class FakeObjects:
+    """The engine's side of sending a directory (a fake): what was put, and exec answers."""
+
+    def __init__(self):
+        self.put = []
+
+    def exec(self, container, argv):
+        return type("Done", (), {"exit_code": 0, "output": ""})()
+
+    def put_archive(self, container, path, data):
+        self.put.append(path)
+
+
+def test_a_module_unchanged_since_a_command_that_ended_well_is_not_sent_again(tmp_path, monkeypatch):
+    ready = type("Ready", (), {})()
+    ready.objects, ready.sent = FakeObjects(), {}
+    module = tmp_path / "module"
+    module.mkdir()
+    (module / "go.mod").write_text("module example.invalid/m\n")
+    go_engine._put_module(ready, module)
+    go_engine._put_module(ready, module)
+    assert len(ready.objects.put) == 1
+    (module / "go.sum").write_text("changed here\n")
+    go_engine._put_module(ready, module)
+    assert len(ready.objects.put) == 2
+    try:
+        with go_engine._resent_after_a_failure(ready, module):
+            raise RuntimeError("the command failed")
+    except RuntimeError:
+        pass
+    go_engine._put_module(ready, module)  # a failed command may have changed the copy there
+    assert len(ready.objects.put) == 3
