@@ -33,11 +33,15 @@ def this_machine() -> tuple[str, str]:
 def engine_machine() -> str | None:
     """The engine's architecture as it says it, or None when no engine answers
     (the commands that need one say so themselves)."""
-    from tasks.engine import Engine, EngineError
+    import requests
+    from docker.errors import DockerException
+
+    from tasks.engine import Engine
+    from tasks.errors import UserError
 
     try:
         machine = Engine.connect(timeout=30).facts().architecture
-    except EngineError:
+    except (UserError, DockerException, requests.RequestException, OSError):
         return None
     return machine
 
