@@ -27,11 +27,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from tasks.build import artifacts as art
-from tasks.build import gobuild, platforms
+from tasks.build import gobuild, platforms, run_built
 from tasks.errors import UserError
 from tasks.paths import replacing
 
-ELF_MACHINES = {"amd64": 62, "arm64": 183}  # e_machine: EM_X86_64, EM_AARCH64
 MACHO_CPU_TYPES = {"amd64": 0x01000007, "arm64": 0x0100000C}  # CPU_TYPE_X86_64, CPU_TYPE_ARM64
 MACHO_64 = b"\xcf\xfa\xed\xfe"  # MH_MAGIC_64, little-endian
 
@@ -42,7 +41,7 @@ def platform_name(goos_goarch: tuple[str, str]) -> str:
 
 def needs_own_kubectl() -> bool:
     """Is this machine of another platform than the nodes, whose kubectl it cannot run?"""
-    return platforms.this_machine() != platforms.nodes_platform()
+    return platforms.foreign() is not None
 
 
 def kubectl_binary(artifacts: art.ArtifactSet) -> Path:
@@ -95,7 +94,7 @@ def check_executable(program: Path, goos_goarch: tuple[str, str], module: tuple[
     if goos == "darwin":
         fits = data[:4] == MACHO_64 and int.from_bytes(data[4:8], "little") == MACHO_CPU_TYPES.get(goarch)
     else:
-        fits = data[:4] == b"\x7fELF" and int.from_bytes(data[18:20], "little") == ELF_MACHINES.get(goarch)
+        fits = data[:4] == b"\x7fELF" and run_built.ELF_MACHINES.get(int.from_bytes(data[18:20], "little")) == goarch
     said = [f"\nbuild\tGOOS={goos}\n", f"\nbuild\tGOARCH={goarch}\n"]  # Go's build information
     if not fits or not all(line.encode() in data for line in said):
         raise UserError(f"the {what} just made is not a {goos}/{goarch} program: {program}")

@@ -239,9 +239,10 @@ def runc_build_problem() -> str | None:
 def build_runc(runtime: Runtime) -> None:
     version = runtime.runc
     # Without the C tools here (or without go), the build image on the engine has them.
-    on_engine = not gobuild.go_here() or runc_build_problem() is not None
+    problem = runc_build_problem()
+    on_engine = not gobuild.go_here() or problem is not None
     if on_engine:
-        log.info("runc %s: built on the engine (%s)", version, runc_build_problem() or "no go here")
+        log.info("runc %s: built on the engine (%s)", version, problem or "no go here")
     module_dir = _module_dir("runc", version)
     facts = gobuild.module_facts(RUNC_MODULE, version, cache_dir())
     go = gobuild.go_directive(Path(facts["GoMod"]).read_text())

@@ -26,8 +26,7 @@ from pathlib import Path
 
 from docker.errors import APIError, NotFound
 
-from tasks.build import debian, gobuild, tree_sync
-from tasks.build.oci import ARCHITECTURES
+from tasks.build import debian, gobuild, platforms, tree_sync
 from tasks.console import log
 from tasks.engine import LABEL, LABEL_ROLE, EngineError, _short
 from tasks.errors import UserError
@@ -105,11 +104,10 @@ def ensure_container(objects, tree: Path) -> str:
 
 def ensure_build_container(
     objects, name: str, labels: dict[str, str], volumes: dict[str, tuple[str, str]], working_dir: str | None = None
-) -> dict | None:
+) -> None:
     """A container NAME of the build image, running, with VOLUMES ({volume:
     (where, its role)}), made when missing or made from an older build image.
-    One of that name whose role label is not LABELS' is not ours: left as it is.
-    Returns its state before (None: made now)."""
+    One of that name whose role label is not LABELS' is not ours: left as it is."""
     api = objects.client.api
     try:
         state = api.inspect_container(name)
@@ -140,7 +138,6 @@ def ensure_build_container(
             raise EngineError(f"cannot create the build container {name}: {_short(str(err))}") from None
     if not (state or {}).get("State", {}).get("Running"):
         objects.start_container(name)
-    return state
 
 
 def toolchain_dir(version: str) -> str:
@@ -225,7 +222,7 @@ def build(objects, tree: Path, version: str, whats: dict[str, str], on_line=None
         "the tree into %s: %d changed, %d removed, %d bytes sent", container, synced.changed, synced.deleted,
         synced.sent,
     )  # fmt: skip
-    architecture = ARCHITECTURES.get(objects.engine.facts().architecture, objects.engine.facts().architecture)
+    architecture = platforms.architecture(objects.engine.facts().architecture)
     goroot = ensure_toolchain(objects, container, go_version(tree), architecture)
     env = build_environment(goroot, architecture, version, tree)
     what = " ".join(whats.values())

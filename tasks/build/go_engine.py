@@ -35,7 +35,7 @@ import requests
 from docker.errors import APIError, NotFound
 
 from tasks.build import engine as engine_build
-from tasks.build.oci import ARCHITECTURES
+from tasks.build import platforms
 from tasks.commands import CommandLog
 from tasks.console import log
 from tasks.container_io import tar_of_directories
@@ -59,7 +59,8 @@ class _Session:
 
         self.objects = Objects(Engine.connect(), "")
         facts = self.objects.engine.facts()
-        self.architecture = ARCHITECTURES.get(facts.architecture, facts.architecture)
+        self.architecture = platforms.architecture(facts.architecture)
+        self.module_settings = engine_build.module_settings()  # `go env` here asked once, not per command
         engine_build.ensure_image(self.objects.engine)
         self.ca_bundle = _ensure_container(self.objects)
         self.goroot = engine_build.ensure_toolchain(self.objects, CONTAINER, GO_VERSION, self.architecture)
@@ -103,7 +104,7 @@ def environment(ready: _Session, env: Mapping[str, str]) -> dict[str, str]:
     nodes, the engine's architecture; or GOOS and GOARCH of this machine, for
     its kubectl), the caches in the volume, this machine's module settings."""
     return {
-        **engine_build.module_settings(),
+        **ready.module_settings,
         **env,
         **engine_build.go_in_container(ready.goroot),
         **({"SSL_CERT_FILE": CA_BUNDLE} if ready.ca_bundle else {}),
