@@ -216,11 +216,17 @@ def test_up_starts_stopped_nodes_again_with_their_workloads(cluster, shared_home
     # The claim's data is in the node's filesystem, which a restart keeps.
     assert kubectl("exec", "reader", "--", "cat", "/data/file").strip() == "kept"
     # The API server's Service went straight to the master until kube-proxy ran;
-    # kube-proxy's chains come first now, as on any node (cni-setup).
+    # kube-proxy's chains come first once it has written them, as on any node
+    # (cni-setup). Pods Ready do not mean kube-proxy has synced yet: a minute for it.
     for node in (MASTER, NODE1):
-        rules = docker("exec", node, "iptables", "-t", "nat", "-S", "OUTPUT", check=True).stdout.splitlines()
-        ours = [i for i, rule in enumerate(rules) if "DNAT" in rule and "10.96.0.1/32" in rule]
-        theirs = [i for i, rule in enumerate(rules) if "-j KUBE-SERVICES" in rule]
+        deadline = time.monotonic() + 60
+        while True:
+            rules = docker("exec", node, "iptables", "-t", "nat", "-S", "OUTPUT", check=True).stdout.splitlines()
+            ours = [i for i, rule in enumerate(rules) if "DNAT" in rule and "10.96.0.1/32" in rule]
+            theirs = [i for i, rule in enumerate(rules) if "-j KUBE-SERVICES" in rule]
+            if theirs or time.monotonic() > deadline:
+                break
+            time.sleep(2)
         assert ours and theirs and theirs[0] < ours[0], rules
 
 
