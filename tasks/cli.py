@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import os
 import signal
+import sqlite3
 import sys
 
 import requests
@@ -25,9 +26,9 @@ from tasks.build import steps as build_steps
 from tasks.console import CONSOLE, log
 from tasks.e2e import steps as e2e_steps
 from tasks.engine import Engine, engine_host
-from tasks.errors import SettingsError, UserError
+from tasks.errors import SettingsError, UserError, disk_full, disk_full_message
 from tasks.lock import EngineLock, RunLock
-from tasks.paths import lock_file, state_dir
+from tasks.paths import dep_file, lock_file, state_dir
 from tasks.settings import INVOCATION_OPTIONS, invocation_from_env, load_settings, parse_flags
 
 # Commands that only read doit's database need not wait for a running `up`.
@@ -133,7 +134,29 @@ class DodoLoader(_LocalClusterLoader, DodoTaskLoader):
     """For `doit` in the repository (named in pyproject.toml): reads dodo.py."""
 
 
-class CleanCommand(Run):
+class _OneLineWhenTheDiskIsFull:
+    """doit writes its database after the tasks: a full disk there would be a
+    traceback (sqlite's "database or disk is full"), not one line."""
+
+    def parse_execute(self, in_args):
+        try:
+            return super().parse_execute(in_args)
+        except OSError as err:  # sqlite3.OperationalError is not one
+            if not disk_full(err):
+                raise
+            sys.stderr.write(disk_full_message(err) + "\n")
+        except sqlite3.OperationalError as err:
+            if not disk_full(err):
+                raise
+            sys.stderr.write(disk_full_message(err) + f" ({dep_file()})\n")
+        return 3
+
+
+class RunCommand(_OneLineWhenTheDiskIsFull, Run):
+    name = "run"
+
+
+class CleanCommand(_OneLineWhenTheDiskIsFull, Run):
     """`clean` runs the task `clean` (doit's own clean would only forget files)."""
 
     name = "clean"
@@ -146,7 +169,7 @@ class CleanCommand(Run):
 
 class LocalClusterMain(DoitMain):
     BIN_NAME = "local-cluster"
-    DOIT_CMDS = (*(c for c in DoitMain.DOIT_CMDS if c is not Clean), CleanCommand)
+    DOIT_CMDS = (*(c for c in DoitMain.DOIT_CMDS if c not in (Clean, Run)), RunCommand, CleanCommand)
 
     def process_args(self, cmd_args):
         # doit takes every NAME=VALUE argument as a variable of its own and drops

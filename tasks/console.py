@@ -21,6 +21,8 @@ import time
 
 from doit.exceptions import TaskFailed
 
+from tasks.errors import disk_full, disk_full_message
+
 log = logging.getLogger("local_cluster")
 
 # Verbosity 2 shows the commands run and their output (kubeadm's, for one).
@@ -309,8 +311,14 @@ class StatusReporter:
     def add_failure(self, task, exception):
         message = exception.get_msg().strip() if isinstance(exception, TaskFailed) else ""
         if not isinstance(exception, TaskFailed):
-            # Not a failure we foresaw: that is a bug, so show everything.
-            message = f"unexpected error (a bug; please report it):\n{exception.get_msg().strip()}"
+            text = exception.get_msg().strip()
+            # A full disk is no bug, wherever it struck: its last line says it.
+            last = text.splitlines()[-1] if text else ""
+            if disk_full(Exception(last)):
+                message = disk_full_message(Exception(last.split(": ", 1)[-1]))
+            else:
+                # Not a failure we foresaw: that is a bug, so show everything.
+                message = f"unexpected error (a bug; please report it):\n{text}"
         CONSOLE.finish(task_title(task), ok=False, detail=message, step=task.name)
         self.failures.append((task.name, message))
 

@@ -381,9 +381,15 @@ class Counted:
         return chunk
 
 
+NO_SPACE = "the engine's disk is full (docker system df shows what holds it; `local-cluster clean --all` frees ours)"
+
+
 def _short(message: str) -> str:
     # Engine errors repeat the OCI runtime's whole chain; the end says why.
     message = " ".join(str(message).split())
     if "unable to apply caps" in message:
         return "runc: unable to apply caps: operation not permitted"
-    return message if len(message) <= 200 else message[:197] + "..."
+    if "no space left on device" in message.lower():
+        return f"no space left on device: {NO_SPACE}; the engine said: {message[:100]}..."
+    # The start names the object, the end the cause (cp's "No such file...").
+    return message if len(message) <= 200 else f"{message[:120]} ... {message[-75:]}"

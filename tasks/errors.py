@@ -17,3 +17,17 @@ class UserError(Exception):
 
 class SettingsError(UserError):
     exit_code = 2
+
+
+def disk_full(err: BaseException) -> bool:
+    """ENOSPC, or sqlite's way of saying it (doit's database)."""
+    text = str(err).lower()
+    return getattr(err, "errno", None) == 28 or "no space left on device" in text or "disk is full" in text
+
+
+def disk_full_message(err: BaseException) -> str:
+    where = getattr(err, "filename", None)
+    return (
+        f"this machine's disk is full{f' (writing {where})' if where else ''}: {' '.join(str(err).split())}; "
+        "free some space (`local-cluster clean --all` removes what we made) and run it again"
+    )

@@ -15,7 +15,7 @@ from tasks import context, teardown
 from tasks.build import artifacts as art
 from tasks.build import platforms
 from tasks.console import StatusReporter
-from tasks.errors import UserError
+from tasks.errors import UserError, disk_full, disk_full_message
 from tasks.node import containers as nodes
 from tasks.paths import dep_file
 from tasks.settings import INVOCATION_FLAGS, INVOCATION_OPTIONS, SCHEMA
@@ -64,6 +64,10 @@ def step(function):
             return TaskFailed(str(err))
         except (DockerException, requests.RequestException, ConnectionError) as err:
             return TaskFailed(engine_failure(err))
+        except OSError as err:
+            if not disk_full(err):
+                raise
+            return TaskFailed(disk_full_message(err))
         return True if result is None else result
 
     return action

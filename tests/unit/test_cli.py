@@ -179,3 +179,42 @@ def test_the_engine_lock_is_one_file_per_engine_that_every_user_opens(tmp_path):
     first.release()
     second.acquire("up", wait=False)
     second.release()
+
+
+def test_a_full_disk_under_doits_database_is_one_line(isolated_home, capsys, monkeypatch):
+    """A fake full disk: sqlite's own error where doit writes its database
+    after the tasks (it was a traceback when CI's disk filled)."""
+    import sqlite3
+
+    from doit.dependency import SqliteDB
+
+    def full(self):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(SqliteDB, "dump", full)
+    assert cli.main(["config"]) == 3
+    err = capsys.readouterr().err
+    assert "this machine's disk is full" in err and str(dep_file()) in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_full_disk_in_a_step_is_one_line(capsys):
+    """A fake full disk: a step's write fails with ENOSPC, as a real one would."""
+    import errno
+
+    from tasks.taskkit import step
+
+    @step
+    def write():
+        raise OSError(errno.ENOSPC, "No space left on device", "/state/cache/node-image.tar")
+
+    failure = write()
+    assert "this machine's disk is full (writing /state/cache/node-image.tar)" in failure.get_msg()
+
+
+def test_the_engine_s_full_disk_is_said_and_the_end_of_a_long_error_kept():
+    from tasks.engine import _short
+
+    copy = "cp: error copying '/from/./" + "a/" * 100 + "kube-apiserver' to '/to/...': No space left on device"
+    assert _short(copy).startswith("no space left on device: the engine's disk is full")
+    assert _short("x" * 300 + " the cause").endswith(" the cause")
