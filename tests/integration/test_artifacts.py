@@ -115,10 +115,11 @@ def test_deleting_one_artifact_rebuilds_just_that(built, shared_home):
 
 
 @pytest.fixture
-def release_site(tmp_path):
+def release_site(tmp_path, shared_home):
     """A local HTTP server standing in for a release site (nothing outside answers here)."""
     import functools
     import http.server
+    import shutil
     import threading
 
     root = tmp_path / "site"
@@ -129,6 +130,8 @@ def release_site(tmp_path):
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
+    # What the test downloaded from it (a GB that no later test reads).
+    shutil.rmtree(shared_home / ".kubeadm-local-cluster" / "cache" / "downloads", ignore_errors=True)
 
 
 def test_kubectl_from_a_url_with_its_checksum(built, shared_home, release_site):
