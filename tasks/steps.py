@@ -73,7 +73,8 @@ def task_node_image(artifacts: art.ArtifactSet):
             *(str(artifacts.binary(name)) for name in node_image.NODE_BINARIES if name not in on_engine),
             *(str(artifacts.image(name)) for name in art.IMAGE_BINARIES),
         ],
-        "targets": [str(path) for path in (node_image.archive_path(artifacts), described)],
+        # Not the archive: it goes once the engine has the image (below).
+        "targets": [str(described)],
         "uptodate": [
             # on_engine only when there are some: the state of every other node image stays as it was
             config_changed(
@@ -139,8 +140,16 @@ def _build_node_image(settings, artifacts: art.ArtifactSet) -> None:
 
 
 def _load_node_image(settings, artifacts: art.ArtifactSet) -> None:
-    if not node_image_waits():
-        node_image.load(settings, artifacts)
+    if node_image_waits():
+        return
+    archive = node_image.archive_path(artifacts)
+    if not archive.exists():
+        # Removed after an earlier load; this engine lacks the image (another
+        # engine, or it was removed): the same parts make the same archive.
+        node_image.build_archive(settings, artifacts)
+    node_image.load(settings, artifacts)
+    # The engine holds the image now: a second copy here would be a GB a version.
+    archive.unlink(missing_ok=True)
 
 
 def _finish_node_image(settings, artifacts: art.ArtifactSet) -> None:

@@ -203,6 +203,12 @@ def test_second_up_does_no_work(cluster, shared_home):
     ]
 
 
+def test_the_node_image_is_kept_once_in_the_engine_not_also_here(cluster, shared_home):
+    made = shared_home / ".kubeadm-local-cluster" / "cache" / "kubernetes" / VERSION
+    assert (made / "node-image.json").exists()
+    assert not (made / "node-image.tar").exists(), "a GB here that the engine holds too"
+
+
 def test_up_starts_stopped_nodes_again_with_their_workloads(cluster, shared_home):
     kubectl, _ = cluster
     before = kubectl.json("get", "pod", "web")["metadata"]["uid"]
