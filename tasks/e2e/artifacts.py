@@ -108,6 +108,7 @@ def build_e2e_test(artifacts: ArtifactSet) -> float:
     module_dir = e2e_module_dir(artifacts)
     build_date = (module_dir / "build-date").read_text().strip()
     target = artifacts.binary("e2e.test")
+    ldflags = gobuild.kubernetes_ldflags(artifacts.version, build_date)
     with replacing(target) as partial:
         argv = [
             "go",
@@ -116,8 +117,9 @@ def build_e2e_test(artifacts: ArtifactSet) -> float:
             "-trimpath",
             "-tags",
             "selinux,notest",
+            *gobuild.compile_flags(ldflags),
             "-ldflags",
-            gobuild.kubernetes_ldflags(artifacts.version, build_date),
+            ldflags,
             "-o",
             str(partial),
             E2E_PACKAGE,
