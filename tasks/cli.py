@@ -141,15 +141,12 @@ class _OneLineWhenTheDiskIsFull:
     def parse_execute(self, in_args):
         try:
             return super().parse_execute(in_args)
-        except OSError as err:  # sqlite3.OperationalError is not one
+        except (OSError, sqlite3.OperationalError) as err:  # sqlite's error is no OSError
             if not disk_full(err):
                 raise
-            sys.stderr.write(disk_full_message(err) + "\n")
-        except sqlite3.OperationalError as err:
-            if not disk_full(err):
-                raise
-            sys.stderr.write(disk_full_message(err) + f" ({dep_file()})\n")
-        return 3
+            database = "" if isinstance(err, OSError) else f" ({dep_file()})"
+            sys.stderr.write(disk_full_message(err) + database + "\n")
+            return 3
 
 
 class RunCommand(_OneLineWhenTheDiskIsFull, Run):

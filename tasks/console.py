@@ -314,8 +314,8 @@ class StatusReporter:
             text = exception.get_msg().strip()
             # A full disk is no bug, wherever it struck: its last line says it.
             last = text.splitlines()[-1] if text else ""
-            if disk_full(Exception(last)):
-                message = disk_full_message(Exception(last.split(": ", 1)[-1]))
+            if disk_full(last):
+                message = disk_full_message(last.split(": ", 1)[-1])
             else:
                 # Not a failure we foresaw: that is a bug, so show everything.
                 message = f"unexpected error (a bug; please report it):\n{text}"

@@ -1,5 +1,7 @@
 """Errors the user can fix. Anything else is a bug and may show a traceback."""
 
+import errno
+
 
 class UserError(Exception):
     """A one-line message that says what is wrong and, where it can, what to do.
@@ -19,13 +21,13 @@ class SettingsError(UserError):
     exit_code = 2
 
 
-def disk_full(err: BaseException) -> bool:
-    """ENOSPC, or sqlite's way of saying it (doit's database)."""
+def disk_full(err: BaseException | str) -> bool:
+    """ENOSPC, or sqlite's way of saying it (doit's database); or an error's text that says so."""
     text = str(err).lower()
-    return getattr(err, "errno", None) == 28 or "no space left on device" in text or "disk is full" in text
+    return getattr(err, "errno", None) == errno.ENOSPC or "no space left on device" in text or "disk is full" in text
 
 
-def disk_full_message(err: BaseException) -> str:
+def disk_full_message(err: BaseException | str) -> str:
     where = getattr(err, "filename", None)
     return (
         f"this machine's disk is full{f' (writing {where})' if where else ''}: {' '.join(str(err).split())}; "
